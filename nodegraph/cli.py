@@ -1,0 +1,202 @@
+"""`nodegraph run | validate | object-info`: the command line, where things are wired."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nodegraph import __version__
+from nodegraph import events as ev
+from nodegraph.context import InterruptFlag
+from nodegraph.engine import Engine
+from nodegraph.execute import RunResult
+from nodegraph.plugins import PluginError
+from nodegraph.progress import ProgressPrinter
+from nodegraph.settings import CacheSettings, Settings
+from nodegraph.ui_workflow import WorkflowFormatError
+from nodegraph.workflow_file import WorkflowFileError, load_workflow
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nodegraph",
+        description="Run ComfyUI-compatible Stable Diffusion workflows headless.",
+    )
+    parser.add_argument("--version", action="version", version=f"nodegraph {__version__}")
+    parser.add_argument(
+        "--nodes",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="extra node module to load (importable name or .py file); repeatable",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check a workflow; print ComfyUI's error JSON")
+    validate.add_argument("workflow", help="API- or UI-format JSON, or a PNG made by SaveImage")
+    _folder_options(validate)
+
+    run = sub.add_parser("run", help="execute a workflow headless with progress")
+    run.add_argument("workflow", help="API- or UI-format JSON, or a PNG made by SaveImage")
+    run.add_argument("--out", metavar="DIR", help="output folder (default ./output)")
+    _folder_options(run)
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE_ID.INPUT=VALUE",
+        help="override an input before running (VALUE is JSON, or else a string); repeatable",
+    )
+    run.add_argument("--cache", choices=["lru", "none"], default="lru", help="output cache mode")
+    run.add_argument("--verbose", action="store_true", help="show tracebacks of node errors")
+
+    info = sub.add_parser("object-info", help="print /object_info JSON for all nodes or one")
+    info.add_argument("class_type", nargs="?", metavar="CLASS")
+    _folder_options(info)
+    return parser
+
+
+def _folder_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", metavar="DIR", help="models folder (default ./models)")
+    parser.add_argument("--input-dir", metavar="DIR", help="input folder (default ./input)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    out = getattr(args, "out", None)
+    return Settings(
+        output_dir=Path(out) if out else Path(),
+        input_dir=Path(args.input_dir) if args.input_dir else Path(),
+        models_dir=Path(args.models_dir) if args.models_dir else Path(),
+        cache=CacheSettings(mode=getattr(args, "cache", "lru")),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        engine = Engine(_settings(args), node_modules=args.nodes)
+        if args.command == "object-info":
+            info = engine.object_info(args.class_type)
+            if args.class_type and not info:
+                raise UsageError(f"unknown node class {args.class_type!r}")
+            print(json.dumps(info, indent=2))
+            return EXIT_OK
+        workflow = engine.to_api(load_workflow(args.workflow))
+        if args.command == "validate":
+            return _validate(engine, workflow)
+        return _run(engine, _apply_overrides(workflow, args.set), args.verbose)
+    except (UsageError, PluginError, WorkflowFileError, WorkflowFormatError) as ex:
+        print(f"nodegraph: error: {ex}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _validate(engine: Engine, workflow: dict[str, Any]) -> int:
+    validation = engine.validate(workflow)
+    if not validation.ok:
+        print(json.dumps(validation.to_json(), indent=2))
+        return EXIT_INVALID
+    if validation.node_errors:
+        print(json.dumps(validation.to_json(), indent=2))
+        print("warning: some outputs fail validation and would be skipped", file=sys.stderr)
+    print(f"valid: outputs {', '.join(validation.outputs)} can run", file=sys.stderr)
+    return EXIT_OK
+
+
+def _apply_overrides(workflow: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        target, sep, raw = item.partition("=")
+        node_id, dot, name = target.rpartition(".")
+        if not sep or not dot or not node_id or not name:
+            raise UsageError(f"--set {item!r}: expected NODE_ID.INPUT=VALUE")
+        node = workflow.get(node_id)
+        if not isinstance(node, dict):
+            raise UsageError(f"--set {item!r}: no node with id {node_id!r} in the workflow")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if isinstance(value, list):
+            value = {"__value__": value}
+        node.setdefault("inputs", {})[name] = value
+    return workflow
+
+
+def _run(engine: Engine, workflow: dict[str, Any], verbose: bool) -> int:
+    validation = engine.validate(workflow)
+    if not validation.ok:
+        print(json.dumps(validation.to_json(), indent=2))
+        return EXIT_INVALID
+    class_of = {nid: str(node.class_type) for nid, node in validation.prompt.items()}
+    interrupt = InterruptFlag()
+    outcome: list[RunResult] = []
+
+    def work() -> None:
+        outcome.append(
+            engine.executor.execute(
+                validation.prompt,
+                validation.outputs,
+                prompt_id="cli",
+                on_event=ProgressPrinter(class_of),
+                interrupt=interrupt,
+                specs=validation.specs,
+                order=validation.order,
+            )
+        )
+
+    worker = threading.Thread(target=work, name="nodegraph-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        interrupt.set()
+        print("interrupting...", file=sys.stderr)
+        worker.join()
+    result = outcome[0]
+    _print_outputs(engine.settings, result, class_of)
+    if result.status == "interrupted":
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.status == "error":
+        err = result.error
+        assert isinstance(err, ev.ExecutionError)
+        print(
+            f"error in node {err.node_id} ({err.node_type}): "
+            f"{err.exception_type}: {err.exception_message}",
+            file=sys.stderr,
+        )
+        if verbose:
+            print("".join(err.traceback), file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _print_outputs(settings: Settings, result: RunResult, class_of: dict[str, str]) -> None:
+    folders = {
+        "output": settings.output_dir,
+        "temp": settings.temp_dir,
+        "input": settings.input_dir,
+    }
+    for nid, ui in result.outputs.items():
+        label = f"{nid} ({class_of.get(nid, '?')})"
+        for item in ui.get("images", []):
+            if isinstance(item, dict) and "filename" in item:
+                base = folders.get(item.get("type", "output"), settings.output_dir)
+                print(f"{label}: wrote {base / item.get('subfolder', '') / item['filename']}")
+        for text in ui.get("text", []):
+            print(f"{label}: {text}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
