@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from nodegraph import schema
+
 
 class Link(NamedTuple):
     """A connection from output `slot` of node `node_id`."""
@@ -65,37 +67,44 @@ def parse_value(value: Any) -> Any:
 def parse_prompt(data: Any) -> Prompt:
     """Parse an API-format prompt `{id: {class_type, inputs, _meta}}`.
 
-    Missing class types are kept as None so that validation reports them with ComfyUI's shape.
+    The shape is that of schemas/api_prompt.schema.json; checking it by hand here keeps
+    large prompts fast, and the schema explains any violation. A missing class_type is kept
+    as None so that validation reports it in ComfyUI's own words.
     """
     if not isinstance(data, dict):
-        raise PromptFormatError(
-            "invalid_prompt", "Invalid prompt", f"expected an object of nodes, got {_kind(data)}"
-        )
+        raise _structure_error(data)
     prompt: Prompt = {}
     for raw_id, raw in data.items():
         node_id = str(raw_id)
-        if not isinstance(raw, dict):
-            raise PromptFormatError(
-                "invalid_prompt",
-                "Invalid prompt",
-                f"Node ID '#{node_id}': expected an object, got {_kind(raw)}",
-            )
+        if type(raw) is not dict:
+            raise _structure_error(data)
         raw_inputs = raw.get("inputs", {})
-        if not isinstance(raw_inputs, dict):
-            raise PromptFormatError(
-                "invalid_prompt",
-                "Invalid prompt",
-                f"Node ID '#{node_id}': 'inputs' must be an object, got {_kind(raw_inputs)}",
-            )
         meta = raw.get("_meta")
-        title = meta.get("title") if isinstance(meta, dict) else None
+        title = meta.get("title") if type(meta) is dict else None
+        if type(raw_inputs) is not dict or not (title is None or type(title) is str):
+            raise _structure_error(data)
         prompt[node_id] = PromptNode(
             id=node_id,
             class_type=raw.get("class_type"),
             inputs={str(k): parse_value(v) for k, v in raw_inputs.items()},
-            title=title if isinstance(title, str) else None,
+            title=title,
         )
     return prompt
+
+
+def _structure_error(data: Any) -> PromptFormatError:
+    error = schema.first_error(schema.API_PROMPT, data)
+    if error is None:  # cannot happen while the hand checks mirror the schema
+        return PromptFormatError("invalid_prompt", "Invalid prompt", "malformed prompt")
+    where = schema.error_path(error)
+    node_id = str(error.absolute_path[0]) if error.absolute_path else None
+    prefix = f"Node ID '#{node_id}': " if node_id is not None else ""
+    where = where[len(node_id) :].lstrip(".") if node_id is not None else where
+    return PromptFormatError(
+        "invalid_prompt",
+        "Invalid prompt",
+        f"{prefix}{where + ': ' if where else ''}{error.message}",
+    )
 
 
 def to_api(prompt: Prompt) -> dict[str, Any]:
@@ -117,10 +126,3 @@ def to_api(prompt: Prompt) -> dict[str, Any]:
             entry["_meta"] = {"title": node.title}
         out[node_id] = entry
     return out
-
-
-_KINDS: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
-
-
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value), type(value).__name__)

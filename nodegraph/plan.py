@@ -42,7 +42,7 @@ def make_plan(
         spec = specs[nid]
         h = hashlib.blake2b(digest_size=16)
         h.update(f"{spec.id}\0{spec.version}\0{node.literal_sig}\0".encode())
-        if spec.not_idempotent or any(i.hidden_kind == "UNIQUE_ID" for i in spec.inputs.values()):
+        if spec.keyed_by_id:
             h.update(f"id:{nid}\0".encode())
         if spec.fingerprint is not None:
             node.fingerprint = _fingerprint(spec, node.inputs)

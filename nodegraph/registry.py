@@ -154,6 +154,8 @@ def build_spec(fn: Callable[..., Any], node_id: str, **meta: Any) -> NodeSpec:
         validate_wants_types=wants_types,
         lazy_inputs=lazy,
         has_hidden=any(i.section == "hidden" for i in inputs.values()),
+        keyed_by_id=meta["not_idempotent"]
+        or any(i.hidden_kind == "UNIQUE_ID" for i in inputs.values()),
         **meta,
     )
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import jsonschema
-from jsonschema.exceptions import best_match
+from nodegraph import schema
 
 __all__ = ["WorkflowFormatError", "is_ui_workflow", "ui_to_api"]
 
@@ -28,7 +24,6 @@ CONTROL_VALUES: Final = frozenset({"fixed", "increment", "decrement", "randomize
 LEGACY_SEED_NAMES: Final = frozenset({"seed", "noise_seed"})
 UPLOAD_FLAGS: Final = ("image_upload", "video_upload", "animated_image_upload", "audio_upload")
 UPLOAD_BUTTON_VALUES: Final = frozenset({"image", "video", "audio", "upload"})
-SCHEMA_FILE: Final = "ui_workflow.schema.json"
 
 
 class WorkflowFormatError(ValueError):
@@ -50,30 +45,18 @@ def ui_to_api(workflow: dict[str, Any], node_info: NodeInfo) -> dict[str, Any]:
     return _Converter(workflow, node_info).convert()
 
 
-@cache
-def _schema_validator() -> jsonschema.protocols.Validator:
-    """Load and check the bundled schema once; it ships as package data next to this module."""
-    resource = files(__package__ or "nodegraph").joinpath("schemas").joinpath(SCHEMA_FILE)
-    text = resource.read_text("utf-8")
-    schema = json.loads(text)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
-
-
 def _validate_structure(workflow: object) -> None:
     """Reject malformed workflows up front so conversion can trust the shapes it reads."""
-    error = best_match(_schema_validator().iter_errors(cast(Any, workflow)))
+    error = schema.first_error(schema.UI_WORKFLOW, workflow)
     if error is None:
         return
+    where = schema.error_path(error)
     path = list(error.absolute_path)
-    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
     if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int):
         node = workflow["nodes"][path[1]] if isinstance(workflow, dict) else None
-        if isinstance(node, dict) and "id" in node:
-            parts[1] += f" (node {node['id']!r})"  # point at the node the user can find
-    where = "".join(parts).lstrip(".")
+        if isinstance(node, dict) and "id" in node:  # point at the node the user can find
+            prefix = f"nodes[{path[1]}]"
+            where = f"{prefix} (node {node['id']!r}){where[len(prefix) :]}"
     raise WorkflowFormatError(f"invalid UI workflow at {where or 'top level'}: {error.message}")
 
 

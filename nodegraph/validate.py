@@ -76,6 +76,7 @@ class _Validator:
         self.own_errors: dict[str, list[InputError]] = {}
         self.specs: dict[str, NodeSpec] = {}
         self._choices: dict[tuple[str, str], list[str]] = {}
+        self._source_cache: dict[str, list[str]] = {}
 
     def run(self, partial_targets: Iterable[str] | None) -> Validation:
         prompt = self.prompt
@@ -168,11 +169,15 @@ class _Validator:
         )
 
     def _sources(self, nid: str) -> list[str]:
-        return [
-            v.node_id
-            for v in self.prompt[nid].inputs.values()
-            if isinstance(v, Link) and v.node_id in self.prompt
-        ]
+        found = self._source_cache.get(nid)
+        if found is None:
+            prompt = self.prompt
+            found = self._source_cache[nid] = [
+                v.node_id
+                for v in prompt[nid].inputs.values()
+                if type(v) is Link and v.node_id in prompt
+            ]
+        return found
 
     def _walk(self, roots: list[str]) -> tuple[list[str], list[list[str]]]:
         """Post-order of everything the roots depend on, and every cycle met (iteratively)."""
