@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Iterable
 from importlib.metadata import entry_points
@@ -61,6 +62,8 @@ def _import(name: str) -> ModuleType:
             sys.modules[path.stem] = module
             spec.loader.exec_module(module)
             return module
+        if os.getcwd() not in sys.path:  # like `python -m`: modules beside the user resolve
+            sys.path.append(os.getcwd())
         return importlib.import_module(name)
     except PluginError:
         raise

@@ -37,7 +37,7 @@ class ProgressPrinter:
                 from tqdm import tqdm
 
                 label = f"{event.node} {self.class_of.get(event.node, '')}".strip()
-                self._bar = tqdm(total=total, desc=label, file=self.stream, leave=False)
+                self._bar = tqdm(total=total, desc=label, file=self.stream, leave=True)
             self._bar.total = total
             self._bar.n = value
             self._bar.refresh()

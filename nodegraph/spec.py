@@ -207,8 +207,9 @@ class InputSpec:
     raw_link: bool = False
     advanced: bool = False
 
-    def config(self, settings: Any = None) -> list[Any]:
-        """The `[TYPE, {opts}]` pair ComfyUI shows in /object_info and error bodies."""
+    def config(self, settings: Any = None, *, pair: bool = False) -> list[Any]:
+        """`[TYPE, {opts}]` as ComfyUI shows it: /object_info drops empty opts (`["MODEL"]`),
+        error bodies (`pair=True`) always carry both."""
         opts: dict[str, Any] = {}
         if self.has_default:
             opts["default"] = self.default
@@ -226,7 +227,7 @@ class InputSpec:
         type_field: Any = self.type
         if isinstance(self.widget, Combo):
             type_field = self.widget.resolve(settings)
-        return [type_field, opts] if opts else [type_field]
+        return [type_field, opts] if opts or pair else [type_field]
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,8 @@ class _Validator:
         missing: list[tuple[str, Any, str | None]] = []
         for nid, node in self.prompt.items():
             if node.class_type is None:
+                if missing:  # the first failing node (prompt order) decides the error
+                    break
                 return PromptError(
                     "invalid_prompt",
                     "Cannot execute because a node is missing the class_type property.",
@@ -236,7 +238,7 @@ class _Validator:
             if isinstance(value, Link):
                 err = self._check_link(spec, inp, value)
             elif isinstance(value, BadLink):
-                err = E.bad_linked_input(name, inp.config(self.settings), value.raw)
+                err = E.bad_linked_input(name, self._config(inp), value.raw)
             else:
                 skip_limits = custom and (named is None or name in named)
                 err = self._check_constant(node.inputs, spec, inp, value, skip_limits)
@@ -250,7 +252,7 @@ class _Validator:
             except (TypeError, ValueError) as ex:
                 bad = next(k for k, v in literals.items() if not _jsonable(v))
                 errs.append(E.unhashable_input(bad, literals[bad], ex))
-        if custom and not errs:
+        if custom:  # ComfyUI calls VALIDATE_INPUTS after the per-input checks, errors or not
             errs.extend(self._custom_validation(nid, spec))
         return errs
 
@@ -273,7 +275,7 @@ class _Validator:
         received = source_spec.outputs[link.slot].type
         if not spec.validate_wants_types and not can_connect(received, inp.type):
             return E.return_type_mismatch(
-                inp.name, inp.config(self.settings), received, inp.type, [link.node_id, link.slot]
+                inp.name, self._config(inp), received, inp.type, [link.node_id, link.slot]
             )
         return None
 
@@ -286,7 +288,7 @@ class _Validator:
             try:
                 value = convert(value)
             except Exception as ex:
-                return E.invalid_input_type(name, inp.config(self.settings), inp.type, value, ex)
+                return E.invalid_input_type(name, self._config(inp), inp.type, value, ex)
             values[name] = value
         if skip or inp.widget is None:
             return None
@@ -295,16 +297,19 @@ class _Validator:
         hi = getattr(widget, "max", None)
         try:
             if lo is not None and value < lo:
-                return E.out_of_range(name, inp.config(self.settings), value, lo, below=True)
+                return E.out_of_range(name, self._config(inp), value, lo, below=True)
             if hi is not None and value > hi:
-                return E.out_of_range(name, inp.config(self.settings), value, hi, below=False)
+                return E.out_of_range(name, self._config(inp), value, hi, below=False)
         except TypeError as ex:
-            return E.invalid_input_type(name, inp.config(self.settings), inp.type, value, ex)
+            return E.invalid_input_type(name, self._config(inp), inp.type, value, ex)
         if isinstance(widget, Combo):
             choices = self._combo_choices(spec, inp, widget)
             if not isinstance(value, str) or value not in choices:
-                return E.value_not_in_list(name, inp.config(self.settings), value, choices)
+                return E.value_not_in_list(name, self._config(inp), value, choices)
         return None
+
+    def _config(self, inp: InputSpec) -> list[Any]:
+        return inp.config(self.settings, pair=True)
 
     def _combo_choices(self, spec: NodeSpec, inp: InputSpec, widget: Combo) -> list[str]:
         key = (spec.id, inp.name)
@@ -322,16 +327,17 @@ class _Validator:
             and (spec.validate_params is None or n in spec.validate_params)
         ]
         kwargs = {
-            n: None if isinstance(node.inputs.get(n), Link) else node.inputs.get(n)
+            n: None if isinstance(node.inputs[n], Link | BadLink) else node.inputs[n]
             for n in names
             if n in node.inputs
         }
         if spec.validate_wants_types:
-            kwargs["input_types"] = {
-                n: self.specs[v.node_id].outputs[v.slot].type
-                for n, v in node.inputs.items()
-                if isinstance(v, Link)
-            }
+            types: dict[str, str] = {}
+            for n, v in node.inputs.items():
+                source = self.specs.get(v.node_id) if isinstance(v, Link) else None
+                if source is not None and 0 <= v.slot < len(source.outputs):
+                    types[n] = source.outputs[v.slot].type
+            kwargs["input_types"] = types
         assert spec.validate is not None
         try:
             returned = spec.validate(**kwargs)
