@@ -8,11 +8,12 @@ from typing import Any
 
 @dataclass
 class InputError:
-    """One entry of `node_errors[id].errors` (comfy-protocol.md §1.3)."""
+    """One entry of `node_errors[id].errors` (comfy-protocol.md §1.3): type, message,
+    details and extra_info."""
 
     type: str
     message: str
-    details: str
+    details: str = ""
     extra_info: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -40,22 +41,8 @@ class NodeErrors:
         }
 
 
-@dataclass
-class PromptError:
-    """The top-level `error` object of a rejected prompt."""
-
-    type: str
-    message: str
-    details: str = ""
-    extra_info: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "message": self.message,
-            "details": self.details,
-            "extra_info": self.extra_info,
-        }
+class PromptError(InputError):
+    """The top-level `error` object of a rejected prompt (same four fields)."""
 
 
 def required_input_missing(name: str) -> InputError:

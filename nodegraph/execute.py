@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import traceback
 from collections.abc import Mapping
@@ -13,9 +12,9 @@ from nodegraph import events as ev
 from nodegraph.cache import CacheEntry, OutputCache, make_cache
 from nodegraph.context import Context, Interrupted, InterruptFlag
 from nodegraph.graph import Link, Prompt, to_api
+from nodegraph.invoke import NodeFailed, call_node, lazy_needed, show
 from nodegraph.plan import Plan, make_plan
 from nodegraph.registry import Registry
-from nodegraph.results import ExecutionBlocker, Result
 from nodegraph.settings import Settings
 from nodegraph.spec import NodeSpec
 from nodegraph.validate import full_type_name
@@ -35,16 +34,6 @@ class RunResult:
     cached: list[str] = field(default_factory=list)
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     error: ev.ExecutionError | ev.ExecutionInterrupted | None = None
-
-
-class NodeFailed(Exception):
-    """A node function raised; carries what the execution_error event reports."""
-
-    def __init__(self, node_id: str, cause: BaseException, inputs: Mapping[str, list[Any]]):
-        super().__init__(str(cause))
-        self.node_id = node_id
-        self.cause = cause
-        self.inputs = inputs
 
 
 class Executor:
@@ -258,7 +247,7 @@ class _Run:
             if self.emit is not None:
                 self.emit(ev.Executing(nid, nid, self.prompt_id))
         if spec.check_lazy is not None and missing:
-            needed = self._lazy_needed(nid, spec, args, missing)
+            needed = lazy_needed(nid, spec, args, missing)
             if needed:
                 sources = [node.inputs[name].node_id for name in needed]
                 self._schedule(sources, waiter=nid)
@@ -316,75 +305,11 @@ class _Run:
             return nid
         return self.prompt_id
 
-    def _lazy_needed(
-        self, nid: str, spec: NodeSpec, args: dict[str, list[Any]], missing: set[str]
-    ) -> list[str]:
-        assert spec.check_lazy is not None
-        names: list[str] = []
-        for kwargs in self._mapped(spec, args):
-            try:
-                requested = spec.check_lazy(**kwargs)
-            except Interrupted:
-                raise
-            except Exception as ex:
-                raise NodeFailed(nid, ex, args) from ex
-            names.extend(n for n in requested or () if n in missing and n not in names)
-        return names
-
-    @staticmethod
-    def _mapped(spec: NodeSpec, args: dict[str, list[Any]]) -> list[dict[str, Any]]:
-        """ComfyUI's list mapping: one call per index of the longest input list."""
-        if spec.input_is_list:
-            return [dict(args)]
-        if not args:
-            return [{}]
-        lengths = [len(v) for v in args.values()]
-        if min(lengths) == 0:
-            return []
-        if max(lengths) == 1:
-            return [{k: v[0] for k, v in args.items()}]
-        return [
-            {k: v[i] if i < len(v) else v[-1] for k, v in args.items()} for i in range(max(lengths))
-        ]
-
     def _call(
         self, nid: str, spec: NodeSpec, args: dict[str, list[Any]]
     ) -> tuple[tuple[list[Any], ...], dict[str, Any] | None]:
-        n_out = len(spec.outputs)
-        outputs: tuple[list[Any], ...] = tuple([] for _ in range(n_out))
-        ui: dict[str, Any] | None = None
         ctx = self._context(nid) if spec.context_param else None
-        for kwargs in self._mapped(spec, args):
-            self.interrupt.check()
-            blocker = None
-            if not spec.input_is_list:
-                blocker = next((v for v in kwargs.values() if type(v) is ExecutionBlocker), None)
-            if blocker is not None:
-                if blocker.message and spec.output_node:
-                    self._blocked(nid, spec, blocker.message)
-                values: tuple[Any, ...] = (blocker,) * n_out
-            else:
-                if ctx is not None:
-                    kwargs[spec.context_param] = ctx  # type: ignore[index]
-                try:
-                    returned = spec.fn(**kwargs)
-                    if spec.is_async:
-                        returned = asyncio.run(returned)
-                    values, call_ui = _normalise(spec, returned)
-                except Interrupted:
-                    raise
-                except Exception as ex:
-                    raise NodeFailed(nid, ex, args) from ex
-                if call_ui:
-                    ui = ui if ui is not None else {}
-                    for key, items in call_ui.items():
-                        ui.setdefault(key, []).extend(items if isinstance(items, list) else [items])
-            for out, value, target in zip(spec.outputs, values, outputs, strict=True):
-                if out.is_list and type(value) is not ExecutionBlocker:
-                    target.extend(value)
-                else:
-                    target.append(value)
-        return outputs, ui
+        return call_node(nid, spec, args, ctx, self.interrupt, self._blocked)
 
     def _context(self, nid: str) -> Context:
         return Context(
@@ -406,6 +331,7 @@ class _Run:
             self.emit(ev.Preview(nid, self.prompt_id, image_format, data))
 
     def _blocked(self, nid: str, spec: NodeSpec, message: str) -> None:
+        """An output node reached by a blocker with a message reports it (not fatal)."""
         self._log(
             ev.ExecutionError(
                 self.prompt_id,
@@ -431,40 +357,6 @@ class _Run:
             exception_message=str(cause),
             exception_type=full_type_name(type(cause)),
             traceback=traceback.format_tb(cause.__traceback__),
-            current_inputs={k: [_show(v) for v in vs] for k, vs in failed.inputs.items()},
+            current_inputs={k: [show(v) for v in vs] for k, vs in failed.inputs.items()},
             current_outputs=list(self.result.cached),
         )
-
-
-def _normalise(spec: NodeSpec, returned: Any) -> tuple[tuple[Any, ...], dict[str, Any] | None]:
-    """Accept a value, a tuple of values, a Result or an ExecutionBlocker."""
-    n_out = len(spec.outputs)
-    if type(returned) is ExecutionBlocker:
-        return (returned,) * n_out, None
-    ui = None
-    if isinstance(returned, Result):
-        values, ui = returned.values, returned.ui
-    elif n_out == 1:
-        values = (returned,)
-    elif n_out == 0:
-        values = ()
-    elif isinstance(returned, tuple):
-        values = returned
-    else:
-        raise TypeError(
-            f"node {spec.id} returned {type(returned).__name__}; it declares {n_out} outputs"
-        )
-    if len(values) != n_out:
-        raise TypeError(f"node {spec.id} returned {len(values)} values; it declares {n_out}")
-    for out, value in zip(spec.outputs, values, strict=True):
-        if out.is_list and not isinstance(value, list | tuple | ExecutionBlocker):
-            raise TypeError(f"node {spec.id}: list output {out.name!r} got {type(value).__name__}")
-    return values, ui
-
-
-def _show(value: Any) -> Any:
-    """ComfyUI's current_inputs formatting: primitives as they are, others as short text."""
-    if value is None or isinstance(value, int | float | str | bool):
-        return value
-    text = str(value)
-    return text if len(text) <= 1000 else text[:1000] + "..."

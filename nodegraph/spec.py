@@ -270,6 +270,3 @@ class NodeSpec:
     lazy_inputs: frozenset[str] = field(default_factory=frozenset)
     has_hidden: bool = False
     keyed_by_id: bool = False  # NOT_IDEMPOTENT or a UNIQUE_ID input: the node id joins the key
-
-    def section(self, section: Section) -> list[InputSpec]:
-        return [spec for spec in self.inputs.values() if spec.section == section]
