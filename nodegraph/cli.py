@@ -143,14 +143,11 @@ def _run(engine: Engine, workflow: dict[str, Any], verbose: bool) -> int:
 
     def work() -> None:
         outcome.append(
-            engine.executor.execute(
-                validation.prompt,
-                validation.outputs,
+            engine.execute(
+                validation,
                 prompt_id="cli",
                 on_event=ProgressPrinter(class_of),
                 interrupt=interrupt,
-                specs=validation.specs,
-                order=validation.order,
             )
         )
 

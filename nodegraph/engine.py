@@ -84,6 +84,24 @@ class Engine:
         validation = self.validate(workflow, partial_targets)
         if not validation.ok:
             raise ValidationFailed(validation)
+        return self.execute(
+            validation,
+            prompt_id=prompt_id,
+            extra_data=extra_data,
+            on_event=on_event,
+            interrupt=interrupt,
+        )
+
+    def execute(
+        self,
+        validation: Validation,
+        *,
+        prompt_id: str | None = None,
+        extra_data: Mapping[str, Any] | None = None,
+        on_event: EventSink | None = None,
+        interrupt: InterruptFlag | None = None,
+    ) -> RunResult:
+        """Execute an accepted validation, reusing the node specs and order it found."""
         return self.executor.execute(
             validation.prompt,
             validation.outputs,

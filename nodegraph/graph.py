@@ -96,10 +96,9 @@ def _structure_error(data: Any) -> PromptFormatError:
     error = schema.first_error(schema.API_PROMPT, data)
     if error is None:  # cannot happen while the hand checks mirror the schema
         return PromptFormatError("invalid_prompt", "Invalid prompt", "malformed prompt")
-    where = schema.error_path(error)
-    node_id = str(error.absolute_path[0]) if error.absolute_path else None
-    prefix = f"Node ID '#{node_id}': " if node_id is not None else ""
-    where = where[len(node_id) :].lstrip(".") if node_id is not None else where
+    prefix, where = "", schema.error_path(error)
+    if error.absolute_path:  # name the node the way ComfyUI's messages do
+        prefix, where = f"Node ID '#{error.absolute_path[0]}': ", schema.error_path(error, 1)
     return PromptFormatError(
         "invalid_prompt",
         "Invalid prompt",

@@ -31,7 +31,9 @@ def first_error(name: str, data: object) -> ValidationError | None:
     return error
 
 
-def error_path(error: ValidationError) -> str:
-    """`nodes[3].inputs[0].link`-style location of a violation ('' at the top level)."""
-    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path]
+def error_path(error: ValidationError, start: int = 0) -> str:
+    """`nodes[3].inputs[0].link`-style location of a violation ('' at the top level);
+    `start` skips leading path items the caller names itself."""
+    path = list(error.absolute_path)[start:]
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
     return "".join(parts).lstrip(".")

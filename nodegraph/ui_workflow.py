@@ -55,8 +55,8 @@ def _validate_structure(workflow: object) -> None:
     if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int):
         node = workflow["nodes"][path[1]] if isinstance(workflow, dict) else None
         if isinstance(node, dict) and "id" in node:  # point at the node the user can find
-            prefix = f"nodes[{path[1]}]"
-            where = f"{prefix} (node {node['id']!r}){where[len(prefix) :]}"
+            rest = schema.error_path(error, 2)
+            where = f"nodes[{path[1]}] (node {node['id']!r}){'.' + rest if rest else ''}"
     raise WorkflowFormatError(f"invalid UI workflow at {where or 'top level'}: {error.message}")
 
 
