@@ -15,20 +15,21 @@ from nodegraph import events as ev
 from nodegraph.context import InterruptFlag
 from nodegraph.engine import Engine
 from nodegraph.execute import RunResult
-from nodegraph.plugins import PluginError
+from nodegraph.plugins import PluginError, plugin_commands
 from nodegraph.progress import ProgressPrinter
 from nodegraph.settings import CacheSettings, Settings
 from nodegraph.ui_workflow import WorkflowFormatError
 from nodegraph.workflow_file import WorkflowFileError, load_workflow
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+BUILTIN_COMMANDS = frozenset({"validate", "run", "object-info"})
 
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_commands: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nodegraph",
         description="Run ComfyUI-compatible Stable Diffusion workflows headless.",
@@ -64,12 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("object-info", help="print /object_info JSON for all nodes or one")
     info.add_argument("class_type", nargs="?", metavar="CLASS")
     _folder_options(info)
+    for name in extra_commands:
+        sub.add_parser(name, help="provided by a node library (see its --help)", add_help=False)
     return parser
 
 
 def _folder_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", metavar="DIR", help="models folder (default ./models)")
     parser.add_argument("--input-dir", metavar="DIR", help="input folder (default ./input)")
+    parser.add_argument(
+        "--extra-model-paths-config",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="ComfyUI extra_model_paths.yaml adding model folders; repeatable",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -78,12 +88,21 @@ def _settings(args: argparse.Namespace) -> Settings:
         output_dir=Path(out) if out else Path(),
         input_dir=Path(args.input_dir) if args.input_dir else Path(),
         models_dir=Path(args.models_dir) if args.models_dir else Path(),
+        extra_model_paths=[Path(p) for p in args.extra_model_paths_config],
         cache=CacheSettings(mode=getattr(args, "cache", "lru")),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = plugin_commands()
+    if argv and argv[0] in extra and argv[0] not in BUILTIN_COMMANDS:
+        try:
+            return extra[argv[0]](argv[1:])
+        except PluginError as ex:
+            print(f"nodegraph: error: {ex}", file=sys.stderr)
+            return EXIT_USAGE
+    args = build_parser(sorted(extra)).parse_args(argv)
     try:
         engine = Engine(_settings(args), node_modules=args.nodes)
         if args.command == "object-info":

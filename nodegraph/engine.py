@@ -12,6 +12,7 @@ from nodegraph.events import EventSink
 from nodegraph.execute import Executor, RunResult
 from nodegraph.plugins import load_registry
 from nodegraph.registry import Registry, node_info
+from nodegraph.services import Services
 from nodegraph.settings import Settings
 from nodegraph.ui_workflow import is_ui_workflow, ui_to_api
 from nodegraph.validate import Validation, validate_prompt
@@ -45,7 +46,15 @@ class Engine:
     ) -> None:
         self.settings = settings or Settings()
         self.registry = registry if registry is not None else load_registry(node_modules)
-        self.executor = Executor(self.registry, self.settings, cache, services)
+        self.services = Services(self.registry.service_factories, self.settings, services)
+        self.executor = Executor(self.registry, self.settings, cache, self.services)
+
+    def free(self, *, unload_models: bool = True, free_memory: bool = True) -> None:
+        """ComfyUI's /free: drop cached outputs and/or let services unload their models."""
+        if free_memory:
+            self.executor.cache.clear()
+        if unload_models:
+            self.services.free()
 
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         """ComfyUI's /object_info, or the entry of one class (`{}` when unknown)."""

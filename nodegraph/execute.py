@@ -73,7 +73,7 @@ class Executor:
                 spec = self.registry.get(node.class_type)
                 if spec is not None:
                     specs[nid] = spec
-        plan = make_plan(specs, prompt, outputs, order)
+        plan = make_plan(specs, prompt, outputs, order, self.settings)
         run = _Run(self, plan, prompt, prompt_id, extra_data or {}, on_event, interrupt)
         return run.go()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ def make_plan(
     prompt: Prompt,
     outputs: list[str],
     order: list[str] | None = None,
+    settings: Any = None,
 ) -> Plan:
     """Walk back from `outputs` and key every node by its content and its ancestors' keys:
     key(n) = H(class, version, fingerprint, id if not idempotent, literals,
@@ -45,7 +47,7 @@ def make_plan(
         if spec.keyed_by_id:
             h.update(f"id:{nid}\0".encode())
         if spec.fingerprint is not None:
-            node.fingerprint = _fingerprint(spec, node.inputs)
+            node.fingerprint = _fingerprint(spec, node.inputs, settings)
             h.update(f"fp:{node.fingerprint}\0".encode())
         for name in sorted(node.inputs):
             value = node.inputs[name]
@@ -82,7 +84,7 @@ def _sources(prompt: Prompt, nid: str) -> list[str]:
     return [v.node_id for v in prompt[nid].inputs.values() if isinstance(v, Link)]
 
 
-def _fingerprint(spec: NodeSpec, inputs: dict[str, Any]) -> str:
+def _fingerprint(spec: NodeSpec, inputs: dict[str, Any], settings: Any) -> str:
     """IS_CHANGED: called with constants only (links as None); NaN or an exception means
     'always re-run', so the key gets a fresh nonce."""
     assert spec.fingerprint is not None
@@ -91,6 +93,8 @@ def _fingerprint(spec: NodeSpec, inputs: dict[str, Any]) -> str:
         for name, inp in spec.inputs.items()
         if inp.section != "hidden" and name in inputs
     }
+    if "settings" in inspect.signature(spec.fingerprint).parameters:
+        kwargs["settings"] = settings
     try:
         value = spec.fingerprint(**kwargs)
     except Exception:

@@ -6,14 +6,15 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Iterable
-from importlib.metadata import entry_points
+from collections.abc import Callable, Iterable
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 
 from nodegraph.registry import Registry
 
 ENTRY_POINT_GROUP = "nodegraph.nodes"
+COMMAND_GROUP = "nodegraph.commands"
 
 
 class PluginError(RuntimeError):
@@ -69,3 +70,20 @@ def _import(name: str) -> ModuleType:
         raise
     except Exception as ex:
         raise PluginError(f"node module {name!r} failed to load: {ex}") from ex
+
+
+def plugin_commands() -> dict[str, Callable[[list[str]], int]]:
+    """Extra `nodegraph COMMAND` subcommands that node libraries provide (entry points
+    `nodegraph.commands`: name -> main(argv) returning an exit status), loaded on call."""
+    commands: dict[str, Callable[[list[str]], int]] = {}
+    for ep in entry_points(group=COMMAND_GROUP):
+
+        def run(argv: list[str], ep: EntryPoint = ep) -> int:
+            try:
+                target = ep.load()
+            except Exception as ex:
+                raise PluginError(f"command {ep.name!r} ({ep.value}) failed to load: {ex}") from ex
+            return int(target(argv) or 0)
+
+        commands[ep.name] = run
+    return commands

@@ -169,7 +169,8 @@ def _validate_params(
     wants_types = "input_types" in params
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return None, wants_types
-    return frozenset(name for name in params if name != "input_types"), wants_types
+    named = frozenset(name for name in params if name not in ("input_types", "settings"))
+    return named, wants_types
 
 
 def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
@@ -291,6 +292,12 @@ class Registry:
 
     def __init__(self) -> None:
         self._specs: dict[str, NodeSpec] = {}
+        self.service_factories: dict[str, Callable[[Any], Any]] = {}
+
+    def add_service(self, name: str, factory: Callable[[Any], Any]) -> None:
+        """Provide a long-lived service (built lazily from the settings) to nodes through
+        `Context.services[name]`, e.g. the SD library's model manager."""
+        self.service_factories[name] = factory
 
     def add(self, *items: Callable[..., Any] | NodeSpec) -> None:
         """Register decorated functions (or specs); a duplicate id is an error."""

@@ -27,6 +27,8 @@ class Settings:
     input_dir: Path = Path()
     temp_dir: Path = Path()
     models_dir: Path = Path()
+    extra_model_paths: list[Path] = field(default_factory=list)
+    """ComfyUI extra_model_paths.yaml files adding model folders."""
     cache: CacheSettings = field(default_factory=CacheSettings)
     previews: Literal["none", "latent"] = "none"
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,12 @@ class Validation:
         if self.error is not None:
             body = {"error": self.error.to_json(), **body}
         return body
+
+
+def wants_settings(hook: Callable[..., Any]) -> bool:
+    """Hooks (validate, fingerprint) that declare a `settings` parameter receive the engine's
+    Settings, e.g. to find the input folder."""
+    return "settings" in inspect.signature(hook).parameters
 
 
 def validate_prompt(
@@ -339,6 +346,8 @@ class _Validator:
                     types[n] = source.outputs[v.slot].type
             kwargs["input_types"] = types
         assert spec.validate is not None
+        if wants_settings(spec.validate):
+            kwargs["settings"] = self.settings
         try:
             returned = spec.validate(**kwargs)
         except Exception as ex:
@@ -351,7 +360,7 @@ class _Validator:
             ]
         if returned is True:
             return []
-        return [E.custom_validation_failed(n, returned) for n in kwargs if n != "input_types"]
+        return [E.custom_validation_failed(n, returned) for n in kwargs if n not in ("input_types", "settings")]
 
 
 def full_type_name(cls: type) -> str:
