@@ -2,14 +2,17 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install run test check lint typecheck bench
+.PHONY: install run models test check lint typecheck bench bench-sd
 
 install:  ## torch's CPU wheel must come first, or pip pulls gigabytes of CUDA wheels
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 
-run: install  ## install, then run the demo workflow headless
-	nodegraph run workflows/hello_text.json
+run: install models  ## install, then run txt2img headless; the PNG lands in output/
+	nodegraph run workflows/txt2img.json --models-dir models
+
+models:  ## the tiny SD1.x test family in ComfyUI's folder layout (random weights)
+	test -f models/checkpoints/tiny-sd1.safetensors || nodegraph make-tiny-models models
 
 test:
 	$(PYTHON) -m pytest
@@ -26,3 +29,6 @@ check: lint typecheck test
 
 bench:
 	$(PYTHON) bench/engine.py
+
+bench-sd:  ## ours vs diffusers on an SD1.5-architecture checkpoint (minutes on a CPU)
+	$(PYTHON) bench/sd.py

@@ -360,7 +360,8 @@ class _Validator:
             ]
         if returned is True:
             return []
-        return [E.custom_validation_failed(n, returned) for n in kwargs if n not in ("input_types", "settings")]
+        injected = ("input_types", "settings")
+        return [E.custom_validation_failed(n, returned) for n in kwargs if n not in injected]
 
 
 def full_type_name(cls: type) -> str:

@@ -6,7 +6,11 @@ without torch installed.
 
 from __future__ import annotations
 
+import logging
+
 from nodegraph import Registry
+
+log = logging.getLogger(__name__)
 
 
 def register(registry: Registry) -> None:
@@ -15,3 +19,29 @@ def register(registry: Registry) -> None:
 
     for module in (primitives, text, preview):
         registry.add_module(module)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        log.warning("torch is not installed: only the text and utility nodes are available")
+        return
+    _register_sd(registry)
+
+
+def _register_sd(registry: Registry) -> None:
+    """The Stable Diffusion nodes (torch, diffusers) and the shared model manager."""
+    from nodes import (
+        conditioning,
+        image_io,
+        image_ops,
+        latent,
+        loaders,
+        model_management,
+        sampling,
+        vae,
+    )
+
+    for module in (loaders, conditioning, latent, sampling, vae, image_io, image_ops):
+        registry.add_module(module)
+    for old, new in conditioning.ALIASES.items():
+        registry.alias(old, new)
+    registry.add_service(model_management.SERVICE, model_management.ModelManager)

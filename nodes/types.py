@@ -82,8 +82,9 @@ class CondEntry:
 
     cond: torch.Tensor
     pooled: torch.Tensor | None = None
-    area: tuple[int, int, int, int] | None = None
-    """(height, width, y, x) in latent pixels (ComfyUI's order, already divided by 8)."""
+    area: tuple[int, int, int, int] | tuple[str, float, float, float, float] | None = None
+    """(height, width, y, x) in latent pixels (ComfyUI's order, already divided by 8), or
+    ("percentage", h, w, y, x) as fractions of the latent."""
     strength: float = 1.0
     set_area_to_bounds: bool = False
     mask: torch.Tensor | None = None

@@ -361,3 +361,49 @@ def test_hidden_inputs_and_context_folders(registry: Any, tmp_path: Any) -> None
         "uid": "9",
         "out": tmp_path / "output",
     }
+
+
+def test_hooks_declaring_settings_receive_the_engine_settings(tmp_path: Any) -> None:
+    seen: list[Any] = []
+
+    def fingerprint(value: int, settings: Settings) -> str:
+        seen.append(("fingerprint", settings))
+        return (
+            (settings.input_dir / "flag").read_text()
+            if (settings.input_dir / "flag").exists()
+            else ""
+        )
+
+    def check(value: int, settings: Settings) -> bool | str:
+        seen.append(("validate", settings))
+        return True if value >= 0 else f"negative under {settings.input_dir.name}"
+
+    @node("ToyFolderValue", category="toy", fingerprint=fingerprint, validate=check)
+    def folder_value(*, value: int) -> int:
+        """Return value; keyed by a file in the input folder."""
+        return value
+
+    registry = toy_nodes.make_registry()
+    registry.add(folder_value)
+    settings = Settings(base_dir=tmp_path)
+    executor = Executor(registry, settings)
+    prompt = {
+        "1": {"class_type": "ToyFolderValue", "inputs": {"value": 3}},
+        "2": {"class_type": "ToySink", "inputs": {"value": ["1", 0]}},
+    }
+    validation = validate_prompt(registry, prompt, settings=settings)
+    assert validation.ok
+    first = executor.execute(validation.prompt, validation.outputs, prompt_id="a")
+    settings.input_dir.mkdir(parents=True)
+    (settings.input_dir / "flag").write_text("changed")
+    second = executor.execute(validation.prompt, validation.outputs, prompt_id="b")
+    assert first.executed == ["1", "2"] and sorted(second.executed) == ["1", "2"]
+    assert {kind for kind, s in seen if s is settings} == {"fingerprint", "validate"}
+    bad = validate_prompt(
+        registry, {**prompt, "1": {**prompt["1"], "inputs": {"value": -1}}}, settings=settings
+    ).to_json()
+    errors = bad["node_errors"]["1"]["errors"]
+    assert [e["extra_info"]["input_name"] for e in errors] == ["value"]
+    assert errors[0]["details"] == "value: negative under input" or "negative under input" in str(
+        errors
+    )

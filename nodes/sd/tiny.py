@@ -1,0 +1,104 @@
+"""A tiny, randomly initialised SD1.x model family for tests and demos (`make-tiny-models`).
+
+Same structure as SD1.5 (4 UNet levels x 2 layers, cross-attention at the first three, an f=8
+VAE, a CLIP text encoder with the real 49408-token vocabulary) at small widths, so every file
+format, converter and node exercises the real layout in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from nodes.sd.checkpoint import save_ldm_checkpoint, save_ldm_vae
+
+TINY_UNET: dict[str, Any] = {
+    "sample_size": 8,
+    "in_channels": 4,
+    "out_channels": 4,
+    "block_out_channels": (32, 64, 64, 64),
+    "layers_per_block": 2,
+    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    "cross_attention_dim": 64,
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+}
+TINY_VAE: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "block_out_channels": (32, 32, 64, 64),
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "layers_per_block": 2,
+    "latent_channels": 4,
+    "norm_num_groups": 32,
+    "sample_size": 64,
+    "scaling_factor": 0.18215,
+}
+TINY_CLIP: dict[str, Any] = {
+    "vocab_size": 49408,
+    "hidden_size": 64,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 1,
+    "max_position_embeddings": 77,
+    "hidden_act": "quick_gelu",
+    "projection_dim": 64,
+}
+
+CHECKPOINT = Path("checkpoints") / "tiny-sd1.safetensors"
+CHECKPOINT_CKPT = Path("checkpoints") / "tiny-sd1.ckpt"
+VAE = Path("vae") / "tiny-vae.safetensors"
+
+
+def tiny_components(
+    seed: int,
+) -> tuple[UNet2DConditionModel, CLIPTextModel, AutoencoderKL]:
+    """(unet, text_model, vae) with default random init, identical for the same seed; the
+    global RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(**TINY_UNET)
+        text_model = CLIPTextModel(CLIPTextConfig(**TINY_CLIP))
+        vae = AutoencoderKL(**TINY_VAE)
+    for model in (unet, text_model, vae):
+        model.eval().requires_grad_(False)
+    return unet, text_model, vae
+
+
+def make_tiny_models(root: Path | str, seed: int = 0) -> dict[str, Path]:
+    """Write the tiny checkpoint (.safetensors and .ckpt, same weights) and a standalone VAE
+    under `root` in ComfyUI's model-folder layout; returns name -> path written."""
+    root = Path(root)
+    unet, text_model, vae = tiny_components(seed)
+    written = {
+        "checkpoint": root / CHECKPOINT,
+        "checkpoint_ckpt": root / CHECKPOINT_CKPT,
+        "vae": root / VAE,
+    }
+    # no extra safetensors metadata: the library writes its keys in a random order, and the
+    # files must be bit-identical for a seed
+    save_ldm_checkpoint(written["checkpoint"], unet, text_model, vae)
+    save_ldm_checkpoint(written["checkpoint_ckpt"], unet, text_model, vae)
+    save_ldm_vae(written["vae"], vae)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    """`nodegraph make-tiny-models DIR [--seed N]`."""
+    parser = argparse.ArgumentParser(
+        prog="nodegraph make-tiny-models",
+        description="Write a tiny random SD1.x checkpoint and VAE into a models folder.",
+    )
+    parser.add_argument("dir", type=Path, help="models folder (checkpoints/ and vae/ go here)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for the weights")
+    args = parser.parse_args(argv)
+    for name, path in make_tiny_models(args.dir, args.seed).items():
+        print(f"{name}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
