@@ -52,7 +52,7 @@ def test_lookup_refuses_names_escaping_the_folder(settings: Settings, tmp_path: 
     assert folders.full_path(settings, "vae", "ok.safetensors") is not None
     for name in ("../../secret.safetensors", str(tmp_path / "secret.safetensors"), ".."):
         assert folders.full_path(settings, "vae", name) is None
-    with pytest.raises(FileNotFoundError, match="VAELoader: vae_name 'gone.pt' was not found"):
+    with pytest.raises(FileNotFoundError, match=r"VAELoader: vae_name 'gone\.pt' was not found"):
         folders.require(settings, "vae", "gone.pt", "VAELoader", "vae_name")
 
 
@@ -96,7 +96,7 @@ def test_malformed_yaml_names_the_file(settings: Settings, tmp_path: Path) -> No
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a list\n- not sections\n")
     settings.extra_model_paths = [bad]
-    with pytest.raises(folders.ModelPathsError, match="bad.yaml"):
+    with pytest.raises(folders.ModelPathsError, match=r"bad\.yaml"):
         folders.folder_dirs(settings, "checkpoints")
 
 
