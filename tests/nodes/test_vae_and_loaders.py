@@ -162,3 +162,29 @@ def test_make_tiny_models_command(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert (tmp_path / "checkpoints" / "tiny-sd1.safetensors").is_file()
     assert (tmp_path / "checkpoints" / "tiny-sd1.ckpt").is_file()
     assert (tmp_path / "vae" / "tiny-vae.safetensors").is_file()
+
+
+def test_diffusers_folders_load_through_both_loader_nodes(tmp_path: Path) -> None:
+    import json
+
+    from nodes.sd.tiny import tiny_components
+
+    unet, text, tiny_vae = tiny_components(3)
+    for folder in ("checkpoints", "diffusers"):
+        root = tmp_path / "models" / folder / "tiny-diffusers"
+        unet.save_pretrained(root / "unet")
+        tiny_vae.save_pretrained(root / "vae")
+        text.save_pretrained(root / "text_encoder")
+        (root / "model_index.json").write_text(
+            json.dumps({"_class_name": "StableDiffusionPipeline"})
+        )
+    settings = Settings(base_dir=tmp_path)
+    ctx = Context("1", "p", settings, InterruptFlag(), services={"models": ModelManager()})
+    assert loaders.checkpoint_names(settings) == ["tiny-diffusers"]
+    assert loaders.diffusers_names(settings) == ["tiny-diffusers"]
+    for model, _, _ in (
+        loaders.checkpoint_loader_simple(ckpt_name="tiny-diffusers", ctx=ctx),
+        loaders.diffusers_loader(model_path="tiny-diffusers", ctx=ctx),
+    ):
+        for a, b in zip(model.unet.parameters(), unet.parameters(), strict=True):
+            assert torch.equal(a, b)
