@@ -9,48 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from nodes.sd.checkpoint import save_ldm_checkpoint, save_ldm_vae
-
-TINY_UNET: dict[str, Any] = {
-    "sample_size": 8,
-    "in_channels": 4,
-    "out_channels": 4,
-    "block_out_channels": (32, 64, 64, 64),
-    "layers_per_block": 2,
-    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    "cross_attention_dim": 64,
-    "attention_head_dim": 8,
-    "norm_num_groups": 32,
-}
-TINY_VAE: dict[str, Any] = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "block_out_channels": (32, 32, 64, 64),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "layers_per_block": 2,
-    "latent_channels": 4,
-    "norm_num_groups": 32,
-    "sample_size": 64,
-    "scaling_factor": 0.18215,
-}
-TINY_CLIP: dict[str, Any] = {
-    "vocab_size": 49408,
-    "hidden_size": 64,
-    "intermediate_size": 256,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 1,
-    "max_position_embeddings": 77,
-    "hidden_act": "quick_gelu",
-    "projection_dim": 64,
-}
+from nodes.sd.sd1_configs import TINY_CLIP, TINY_UNET, TINY_VAE
 
 CHECKPOINT = Path("checkpoints") / "tiny-sd1.safetensors"
 CHECKPOINT_CKPT = Path("checkpoints") / "tiny-sd1.ckpt"

@@ -19,7 +19,7 @@ from nodes.sd.detect import (
     detect_vae,
     vae_attention_is_conv,
 )
-from nodes.sd.tiny import TINY_CLIP, TINY_UNET, TINY_VAE
+from nodes.sd.sd1_configs import TINY_CLIP, TINY_UNET, TINY_VAE
 
 SD15_UNET = {"block_out_channels": (320, 640, 1280, 1280), "cross_attention_dim": 768}
 SD15_VAE = {

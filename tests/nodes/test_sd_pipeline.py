@@ -18,41 +18,19 @@ from nodegraph.settings import Settings
 from nodes.model_management import ModelManager
 
 ROOT = Path(__file__).resolve().parents[2]
+Prompt = dict[str, Any]
 
 
 def txt2img(
     seed: int = 1, steps: int = 3, sampler: str = "euler", size: int = 64
 ) -> dict[str, Any]:
-    return {
-        "4": {
-            "class_type": "CheckpointLoaderSimple",
-            "inputs": {"ckpt_name": "tiny-sd1.safetensors"},
-        },
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red circle", "clip": ["4", 1]}},
-        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
-        "5": {
-            "class_type": "EmptyLatentImage",
-            "inputs": {"width": size, "height": size, "batch_size": 1},
-        },
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": seed,
-                "steps": steps,
-                "cfg": 5.0,
-                "sampler_name": sampler,
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["7", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "PreviewAny", "inputs": {"source": ["10", 0]}},
-        "10": {"class_type": "StringLength", "inputs": {"string": "x"}},
-    }
+    """workflows/txt2img.json on the tiny model, small and quick; output node 9 is replaced."""
+    prompt: dict[str, Any] = json.loads((ROOT / "workflows" / "txt2img.json").read_text())
+    prompt["5"]["inputs"].update(width=size, height=size)
+    prompt["3"]["inputs"].update(seed=seed, steps=steps, sampler_name=sampler, cfg=5.0)
+    prompt["9"] = {"class_type": "PreviewAny", "inputs": {"source": ["10", 0]}}
+    prompt["10"] = {"class_type": "StringLength", "inputs": {"string": "x"}}
+    return prompt
 
 
 @node("TestCapture", category="test", output_node=True)

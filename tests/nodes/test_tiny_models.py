@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nodes.sd.tiny import TINY_UNET, main, make_tiny_models, tiny_components
+from nodes.sd.sd1_configs import TINY_UNET
+from nodes.sd.tiny import main, make_tiny_models, tiny_components
 
 PROMPT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]  # "a photo of a cat"
 
