@@ -36,11 +36,13 @@ def _register_sd(registry: Registry) -> None:
         latent,
         loaders,
         model_management,
+        preprocessors,
         sampling,
         vae,
     )
 
-    for module in (loaders, conditioning, latent, sampling, vae, image_io, image_ops):
+    modules = (loaders, conditioning, latent, sampling, vae, image_io, image_ops, preprocessors)
+    for module in modules:
         registry.add_module(module)
     for old, new in conditioning.ALIASES.items():
         registry.alias(old, new)

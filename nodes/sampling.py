@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 
@@ -25,27 +25,65 @@ SamplerName = Annotated[str, Combo(SAMPLERS)]
 SchedulerName = Annotated[str, Combo(SCHEDULERS)]
 
 
-def unet_caller(model: Model, models: ModelManager, stack: ExitStack) -> UNetCall:
-    """A UNet call on the compute device in the model's dtype (patches are entered here)."""
+def control_links(*conditionings: Conditioning) -> list[Any]:
+    """Every ControlNet link reachable from the conditioning (chains followed)."""
+    found = []
+    for conditioning in conditionings:
+        for entry in conditioning.entries:
+            link = entry.control
+            while link is not None:
+                found.append(link)
+                link = link.previous
+    return found
+
+
+def unet_caller(
+    model: Model, models: ModelManager, stack: ExitStack, controls: list[Any]
+) -> UNetCall:
+    """A UNet call on the compute device in the model's dtype, with the model's patches entered
+    and the conditioning's ControlNets (if any) adding their residuals."""
     unet = model.unet
-    device = stack.enter_context(models.use(unet))
+    device = stack.enter_context(
+        models.use(unet, *{id(c.net.model): c.net.model for c in controls}.values())
+    )
     dtype = next(unet.parameters()).dtype
     for patch in model.patches:
         stack.enter_context(patch.applied(unet))
+    residuals_for = None
+    if controls:
+        from nodes.sd.controlnet import control_residuals
+
+        residuals_for = control_residuals
 
     def call(
         x: torch.Tensor,
         timesteps: torch.Tensor,
         context: torch.Tensor,
         conds: list[PreparedCond],
+        sigma: float,
     ) -> torch.Tensor:
+        x = x.to(device, dtype)
+        context = context.to(device, dtype)
+        timesteps = timesteps.to(device)
+        extra: dict[str, Any] = {}
         with torch.inference_mode():
-            out = unet(
-                x.to(device, dtype),
-                timesteps.to(device),
-                encoder_hidden_states=context.to(device, dtype),
-                return_dict=False,
-            )[0]
+            if residuals_for is not None:
+                links = [c.entry.control for c in conds]
+                found = residuals_for(
+                    links,
+                    x,
+                    timesteps,
+                    context,
+                    sigma,
+                    model.sampling.percent_to_sigma,
+                    x.shape[0] // len(conds),
+                    device,
+                    dtype,
+                )
+                if found is not None:
+                    extra["down_block_additional_residuals"] = found[0]
+                    extra["mid_block_additional_residual"] = found[1]
+            out = unet(x, timesteps, encoder_hidden_states=context, return_dict=False, **extra)[0]
         return out.float()
 
     return call
@@ -71,7 +109,7 @@ def sample(
         ctx.progress(i + 1, total)
 
     with ExitStack() as stack:
-        call = unet_caller(model, models, stack)
+        call = unet_caller(model, models, stack, control_links(positive, negative))
         samples = run_sampler(
             unet_call=call,
             sampling=model.sampling,

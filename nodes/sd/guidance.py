@@ -24,9 +24,10 @@ AREA_FUZZ = 8
 """Latent pixels over which an area's inner edges fade in (ComfyUI's feathering)."""
 
 UNetCall = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor, Sequence["PreparedCond"]], torch.Tensor
+    [torch.Tensor, torch.Tensor, torch.Tensor, Sequence["PreparedCond"], float], torch.Tensor
 ]
-"""(scaled input, timesteps, context, entries of the batch) -> raw model output."""
+"""(scaled input, timesteps, context, entries of the batch, sigma) -> raw model output; the
+entries (each covering an equal share of the batch rows) carry ControlNets to apply."""
 
 
 @dataclass
@@ -253,7 +254,8 @@ class Guider:
         sigmas = sigma.reshape(-1)[:1].expand(xs.shape[0]).to(xs.dtype)
         model_in = self.sampling.calculate_input(sigmas, xs)
         timesteps = self.sampling.timestep(sigmas)
-        raw = self.unet_call(model_in, timesteps, context, [item.cond for item in batch])
+        conds = [item.cond for item in batch]
+        raw = self.unet_call(model_in, timesteps, context, conds, float(sigmas[0]))
         return self.sampling.calculate_denoised(sigmas, raw.to(xs.dtype), xs)
 
 

@@ -40,7 +40,9 @@ class EpsSampling:
 def context_mean_unet(calls: list[int]) -> Any:
     """Output = mean of the context per batch item, broadcast: reveals which cond ran where."""
 
-    def call(x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, conds: Any) -> torch.Tensor:
+    def call(
+        x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, conds: Any, sigma: float
+    ) -> torch.Tensor:
         calls.append(x.shape[0])
         return context.mean(dim=(1, 2)).reshape(-1, 1, 1, 1).expand_as(x).clone()
 
