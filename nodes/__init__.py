@@ -31,17 +31,32 @@ def _register_sd(registry: Registry) -> None:
     """The Stable Diffusion nodes (torch, diffusers) and the shared model manager."""
     from nodes import (
         conditioning,
+        controlnet,
+        hypernetwork,
         image_io,
         image_ops,
         latent,
         loaders,
+        lora,
         model_management,
         preprocessors,
         sampling,
         vae,
     )
 
-    modules = (loaders, conditioning, latent, sampling, vae, image_io, image_ops, preprocessors)
+    modules = (
+        loaders,
+        lora,
+        conditioning,
+        controlnet,
+        hypernetwork,
+        latent,
+        sampling,
+        vae,
+        image_io,
+        image_ops,
+        preprocessors,
+    )
     for module in modules:
         registry.add_module(module)
     for old, new in conditioning.ALIASES.items():

@@ -109,6 +109,11 @@ def sample(
         ctx.progress(i + 1, total)
 
     with ExitStack() as stack:
+        controls = control_links(positive, negative)
+        if controls:
+            from nodes.sd.controlnet import control_for_uncond
+
+            negative = control_for_uncond(positive, negative)
         call = unet_caller(model, models, stack, control_links(positive, negative))
         samples = run_sampler(
             unet_call=call,

@@ -7,6 +7,7 @@ one (CLIP skip, a patch, an area) returns a copy made with `dataclasses.replace`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -130,3 +131,35 @@ class Latent:
         if self.noise_mask is not None:
             size += self.noise_mask.nbytes
         return size
+
+
+@dataclass(frozen=True, eq=False)
+class ControlNet:
+    """A loaded ControlNet (shared through the model manager)."""
+
+    __socket_type__ = "CONTROL_NET"
+
+    model: Any
+    """diffusers ControlNetModel, shared."""
+    name: str
+
+    def __nbytes__(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True, eq=False)
+class ControlLink:
+    """One ControlNet applied to a conditioning entry with its hint image and step window,
+    chained onto the control that entry already had."""
+
+    net: ControlNet
+    hint: torch.Tensor
+    """[batch, height, width, 3] image in 0..1."""
+    strength: float
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    previous: ControlLink | None = None
+
+    def active(self, sigma: float, percent_to_sigma: Callable[[float], float]) -> bool:
+        """ComfyUI: on while sigma(end_percent) <= sigma <= sigma(start_percent)."""
+        return percent_to_sigma(self.end_percent) <= sigma <= percent_to_sigma(self.start_percent)

@@ -15,7 +15,11 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from nodes.sd.checkpoint import save_ldm_checkpoint, save_ldm_vae
+from nodes.sd.controlnet import write_tiny_controlnet
+from nodes.sd.hypernetwork import write_tiny_hypernetwork
+from nodes.sd.lora import write_tiny_lora
 from nodes.sd.sd1_configs import TINY_CLIP, TINY_UNET, TINY_VAE
+from nodes.sd.tiny_embedding import write_tiny_embedding
 
 CHECKPOINT = Path("checkpoints") / "tiny-sd1.safetensors"
 CHECKPOINT_CKPT = Path("checkpoints") / "tiny-sd1.ckpt"
@@ -38,8 +42,9 @@ def tiny_components(
 
 
 def make_tiny_models(root: Path | str, seed: int = 0) -> dict[str, Path]:
-    """Write the tiny checkpoint (.safetensors and .ckpt, same weights) and a standalone VAE
-    under `root` in ComfyUI's model-folder layout; returns name -> path written."""
+    """Write the tiny family under `root` in ComfyUI's model-folder layout: the checkpoint
+    (.safetensors and .ckpt, same weights), a standalone VAE, and a LoRA, ControlNet,
+    hypernetwork and embedding made for it; returns name -> path written."""
     root = Path(root)
     unet, text_model, vae = tiny_components(seed)
     written = {
@@ -52,6 +57,14 @@ def make_tiny_models(root: Path | str, seed: int = 0) -> dict[str, Path]:
     save_ldm_checkpoint(written["checkpoint"], unet, text_model, vae)
     save_ldm_checkpoint(written["checkpoint_ckpt"], unet, text_model, vae)
     save_ldm_vae(written["vae"], vae)
+    written["lora"] = write_tiny_lora(root / "loras" / "tiny-lora.safetensors", seed)
+    written["controlnet"] = write_tiny_controlnet(
+        root / "controlnet" / "tiny-controlnet.safetensors", seed
+    )
+    written["hypernetwork"] = write_tiny_hypernetwork(
+        root / "hypernetworks" / "tiny-hypernetwork.pt", seed
+    )
+    written["embedding"] = write_tiny_embedding(root / "embeddings" / "tiny-embedding.pt", seed)
     return written
 
 
@@ -59,9 +72,12 @@ def main(argv: list[str]) -> int:
     """`nodegraph make-tiny-models DIR [--seed N]`."""
     parser = argparse.ArgumentParser(
         prog="nodegraph make-tiny-models",
-        description="Write a tiny random SD1.x checkpoint and VAE into a models folder.",
+        description=(
+            "Write the tiny random SD1.x family (checkpoint, VAE, LoRA, ControlNet, "
+            "hypernetwork, embedding) into a models folder."
+        ),
     )
-    parser.add_argument("dir", type=Path, help="models folder (checkpoints/ and vae/ go here)")
+    parser.add_argument("dir", type=Path, help="models folder (ComfyUI layout)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for the weights")
     args = parser.parse_args(argv)
     for name, path in make_tiny_models(args.dir, args.seed).items():

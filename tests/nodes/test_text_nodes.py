@@ -393,3 +393,14 @@ def test_int_math_divide_by_zero_is_a_node_error(registry: nodegraph.Registry) -
     assert result.error.exception_type == "ValueError"
     assert "b is 0 (a=5)" in result.error.exception_message
     assert result.outputs == {}
+
+
+def test_registering_the_sd_nodes_does_not_import_diffusers() -> None:
+    code = (
+        "import sys, nodegraph, nodes\n"
+        "r = nodegraph.Registry(); nodes.register(r)\n"
+        "assert 'KSampler' in r and 'ControlNetLoader' in r\n"
+        "heavy = [m for m in ('diffusers', 'transformers', 'scipy') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

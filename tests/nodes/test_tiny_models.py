@@ -17,7 +17,15 @@ def test_files_are_bit_identical_for_a_seed(tmp_path: Path) -> None:
     first = make_tiny_models(tmp_path / "a", seed=7)
     second = make_tiny_models(tmp_path / "b", seed=7)
     other = make_tiny_models(tmp_path / "c", seed=8)
-    assert set(first) == {"checkpoint", "checkpoint_ckpt", "vae"}
+    assert set(first) == {
+        "checkpoint",
+        "checkpoint_ckpt",
+        "vae",
+        "lora",
+        "controlnet",
+        "hypernetwork",
+        "embedding",
+    }
     assert first["checkpoint"] == tmp_path / "a" / "checkpoints" / "tiny-sd1.safetensors"
     assert first["checkpoint_ckpt"] == tmp_path / "a" / "checkpoints" / "tiny-sd1.ckpt"
     assert first["vae"] == tmp_path / "a" / "vae" / "tiny-vae.safetensors"

@@ -1,0 +1,386 @@
+"""Hypernetworks (A1111/NovelAI files): parse them as ComfyUI does and patch UNet attention k/v.
+
+A file maps attention input widths (320, 640, 768, 1280 for SD1.5) to two small MLPs, one for
+the key input and one for the value input. While a patch is applied, every self- and
+cross-attention layer whose k/v input (context) has such a width computes
+`k_in = c + hn_k(c) * strength` and `v_in = c + hn_v(c) * strength`; q is untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {
+    "linear": torch.nn.Identity,
+    "relu": torch.nn.ReLU,
+    "leakyrelu": torch.nn.LeakyReLU,
+    "elu": torch.nn.ELU,
+    "swish": torch.nn.Hardswish,  # ComfyUI maps swish to Hardswish; kept for identical output
+    "tanh": torch.nn.Tanh,
+    "sigmoid": torch.nn.Sigmoid,
+    "softsign": torch.nn.Softsign,
+    "mish": torch.nn.Mish,
+}
+"""The activations ComfyUI's HypernetworkLoader accepts (others make it skip the file)."""
+
+OPTION_DEFAULTS: dict[str, Any] = {
+    "activation_func": "linear",
+    "is_layer_norm": False,
+    "use_dropout": False,
+    "activate_output": False,
+    "last_layer_dropout": False,
+}
+"""ComfyUI's defaults for files lacking these keys (A1111 defaults activate_output to True)."""
+
+
+class HypernetworkFormatError(ValueError):
+    """The file is not a hypernetwork we can read; the message says what is wrong."""
+
+
+class UnsupportedHypernetworkError(ValueError):
+    """A readable hypernetwork that ComfyUI refuses too (an activation it does not know)."""
+
+
+class Hypernetwork(torch.nn.Module):
+    """Per attention width, the (key, value) MLPs of one hypernetwork file."""
+
+    def __init__(self, layers: Mapping[int, tuple[torch.nn.Module, torch.nn.Module]]) -> None:
+        super().__init__()
+        self.nets = torch.nn.ModuleDict(
+            {str(dim): torch.nn.ModuleList(pair) for dim, pair in sorted(layers.items())}
+        )
+        self.eval().requires_grad_(False)
+
+    @property
+    def dims(self) -> list[int]:
+        return [int(d) for d in self.nets]
+
+    def pair(self, dim: int) -> torch.nn.ModuleList | None:
+        """The (key, value) MLPs for contexts of width `dim`, or None when the file has none."""
+        key = str(dim)
+        return self.nets[key] if key in self.nets else None  # type: ignore[return-value]  # noqa: SIM401
+
+
+# -- reading files -------------------------------------------------------------------------------
+
+
+def read_hypernetwork_file(path: Path) -> dict[Any, Any]:
+    """The raw dict of a `.pt`/`.ckpt` pickle (weights-only) or a flat `.safetensors` file."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path)
+    from nodes.sd.safe_pickle import load_torch_file
+
+    return load_torch_file(path)
+
+
+def _read_safetensors(path: Path) -> dict[Any, Any]:
+    """Flat `"<dim>.<0|1>.<param>"` tensors plus string metadata, regrouped like the .pt dict."""
+    from safetensors import safe_open
+
+    data: dict[Any, Any] = {}
+    with safe_open(str(path), framework="pt", device="cpu") as file:
+        for name, value in (file.metadata() or {}).items():
+            data[name] = _metadata_value(value)
+        grouped: dict[int, tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = {}
+        for key in sorted(file.keys(), key=_natural):
+            match = re.fullmatch(r"(\d+)\.([01])\.(.+)", key)
+            if match is None:
+                continue
+            dim, index, param = int(match[1]), int(match[2]), match[3]
+            grouped.setdefault(dim, ({}, {}))[index][param] = file.get_tensor(key)
+    data.update(grouped)
+    return data
+
+
+def _metadata_value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
+
+
+def _natural(key: str) -> list[Any]:
+    """Sort key putting `linear.10` after `linear.2`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]
+
+
+# -- building modules ----------------------------------------------------------------------------
+
+
+def build_hypernetwork(data: Mapping[Any, Any], source: str = "hypernetwork") -> Hypernetwork:
+    """Build the MLPs exactly as ComfyUI does (including its layer-norm quirk, see `_mlp`)."""
+    options = {key: data.get(key, default) for key, default in OPTION_DEFAULTS.items()}
+    activation = options["activation_func"]
+    if activation not in ACTIVATIONS:
+        raise UnsupportedHypernetworkError(
+            f"{source}: unsupported activation_func {activation!r} "
+            f"(supported: {', '.join(ACTIVATIONS)}); the hypernetwork is not applied"
+        )
+    layers: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
+    for key, value in data.items():
+        dim = _width(key)
+        if dim is None:
+            continue
+        if not isinstance(value, list | tuple) or len(value) < 2:
+            raise HypernetworkFormatError(
+                f"{source}: entry {key!r} must hold two state dicts (key and value networks)"
+            )
+        nets = (_mlp(value[0], options, f"{source}[{key}][0]"),)
+        nets += (_mlp(value[1], options, f"{source}[{key}][1]"),)
+        layers[dim] = nets  # type: ignore[assignment]
+    if not layers:
+        raise HypernetworkFormatError(f"{source}: no attention widths (integer keys) found")
+    return Hypernetwork(layers)
+
+
+def _width(key: Any) -> int | None:
+    if isinstance(key, bool):
+        return None
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return None
+
+
+def _mlp(state: Any, options: Mapping[str, Any], where: str) -> torch.nn.Sequential:
+    """One MLP from `linear.N.*` (or old `linear1/linear2`) tensors in dict order.
+
+    Every `.weight` is a Linear, followed by a LayerNorm from the next pair when layer norm is
+    on. ComfyUI's "last layer" test counts those LayerNorm entries too, so with layer norm the
+    activation also follows the final Linear (A1111 omits it); we keep ComfyUI's behaviour.
+    Dropout does nothing at inference and is left out.
+    """
+    if not isinstance(state, Mapping):
+        raise HypernetworkFormatError(f"{where}: expected a state dict, got {type(state).__name__}")
+    names = [key[: -len(".weight")] for key in state if str(key).endswith(".weight")]
+    if not names:
+        raise HypernetworkFormatError(f"{where}: no layer weights found")
+    activation = options["activation_func"]
+    layers: list[torch.nn.Module] = []
+    i = 0
+    while i < len(names):
+        last = i == len(names) - 1
+        layers.append(_linear(state, names[i], where))
+        if activation != "linear" and (not last or options["activate_output"]):
+            layers.append(ACTIVATIONS[activation]())
+        if options["is_layer_norm"]:
+            i += 1
+            if i >= len(names):
+                raise HypernetworkFormatError(
+                    f"{where}: is_layer_norm is set but {names[i - 1]} has no layer norm after it"
+                )
+            layers.append(_layer_norm(state, names[i], where))
+        i += 1
+    return torch.nn.Sequential(*layers)
+
+
+def _pair(state: Mapping[str, Any], name: str, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    weight, bias = state.get(f"{name}.weight"), state.get(f"{name}.bias")
+    if not isinstance(weight, torch.Tensor) or not isinstance(bias, torch.Tensor):
+        raise HypernetworkFormatError(f"{where}: {name} needs both a weight and a bias tensor")
+    return weight.detach().float(), bias.detach().float()
+
+
+def _linear(state: Mapping[str, Any], name: str, where: str) -> torch.nn.Linear:
+    weight, bias = _pair(state, name, where)
+    if weight.ndim != 2 or bias.shape != weight.shape[:1]:
+        raise HypernetworkFormatError(
+            f"{where}: {name} is not a linear layer (weight {tuple(weight.shape)}, "
+            f"bias {tuple(bias.shape)})"
+        )
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    layer.load_state_dict({"weight": weight, "bias": bias})
+    return layer
+
+
+def _layer_norm(state: Mapping[str, Any], name: str, where: str) -> torch.nn.LayerNorm:
+    weight, bias = _pair(state, name, where)
+    if weight.ndim != 1 or bias.shape != weight.shape:
+        raise HypernetworkFormatError(
+            f"{where}: {name} is not a layer norm (weight {tuple(weight.shape)})"
+        )
+    norm = torch.nn.LayerNorm(weight.shape[0])
+    norm.load_state_dict({"weight": weight, "bias": bias})
+    return norm
+
+
+def load_hypernetwork(path: Path) -> Hypernetwork:
+    """Read and build the hypernetwork in `path` (CPU, float32)."""
+    return build_hypernetwork(read_hypernetwork_file(path), source=Path(path).name)
+
+
+# -- patching attention --------------------------------------------------------------------------
+
+Step = tuple[Hypernetwork, float]
+
+
+class HypernetAttnProcessor:
+    """Scaled-dot-product attention (as diffusers' AttnProcessor2_0) whose key and value inputs
+    first go through a chain of hypernetworks, each `c + hn(c) * strength`, in order."""
+
+    def __init__(self, steps: tuple[Step, ...]) -> None:
+        self.steps = steps
+
+    def transform(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(k_in, v_in) for a context; widths a hypernetwork lacks pass through unchanged."""
+        key = value = context
+        for hypernetwork, strength in self.steps:
+            pair = hypernetwork.pair(key.shape[-1])
+            if pair is not None:
+                key = key + pair[0](key) * strength
+                value = value + pair[1](value) * strength
+        return key, value
+
+    def __call__(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
+        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
+        batch, sequence_length, _ = context.shape
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch)
+            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        query = attn.to_q(hidden_states)
+        if encoder_hidden_states is None:
+            context = hidden_states
+        elif attn.norm_cross:
+            context = attn.norm_encoder_hidden_states(context)
+        key_in, value_in = self.transform(context)
+        key = attn.to_k(key_in)
+        value = attn.to_v(value_in)
+        head_dim = key.shape[-1] // attn.heads
+        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+        hidden_states = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
+        )
+        hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)
+        hidden_states = hidden_states.to(query.dtype)
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
+
+
+def transformer_attentions(unet: torch.nn.Module) -> list[torch.nn.Module]:
+    """The self- (attn1) and cross-attention (attn2) layers of the UNet's transformer blocks,
+    the ones ComfyUI's attn1/attn2 patches reach."""
+    return [
+        module
+        for name, module in unet.named_modules()
+        if name.rsplit(".", 1)[-1] in ("attn1", "attn2") and hasattr(module, "set_processor")
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class HypernetworkPatch:
+    """A MODEL patch: the hypernetwork at a strength, installed only inside `applied`."""
+
+    hypernetwork: Hypernetwork
+    strength: float
+    name: str = ""
+
+    @contextmanager
+    def applied(self, unet: torch.nn.Module) -> Iterator[None]:
+        """Install hypernetwork processors on every transformer attention of `unet` (chained
+        after hypernetworks already installed) and put the original processors back on exit."""
+        parameter = next(unet.parameters())
+        self.hypernetwork.to(parameter.device, parameter.dtype)
+        originals: list[tuple[torch.nn.Module, Any]] = []
+        try:
+            for attention in transformer_attentions(unet):
+                current = attention.processor
+                originals.append((attention, current))
+                steps = current.steps if isinstance(current, HypernetAttnProcessor) else ()
+                step = (self.hypernetwork, float(self.strength))
+                attention.set_processor(HypernetAttnProcessor((*steps, step)))
+            yield
+        finally:
+            for attention, original in reversed(originals):
+                attention.set_processor(original)
+
+
+# -- tiny test file ------------------------------------------------------------------------------
+
+TINY_WIDTHS = (32, 64)
+"""Attention k/v input widths of the tiny UNet: self-attention 32 and 64, cross-attention 64."""
+
+
+def write_tiny_hypernetwork(path: Path, seed: int = 0) -> Path:
+    """An A1111-format `.pt` for the tiny family: layer_structure [1, 2, 1], relu, layer norm
+    (A1111 module indices 0, 2, 3, 4), weights strong enough to change images visibly."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def normal(*shape: int, std: float, mean: float = 0.0) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator) * std + mean
+
+    def net(dim: int) -> dict[str, torch.Tensor]:
+        hidden = dim * 2
+        return {
+            "linear.0.weight": normal(hidden, dim, std=dim**-0.5),
+            "linear.0.bias": normal(hidden, std=0.1),
+            "linear.2.weight": normal(hidden, std=0.1, mean=1.0),
+            "linear.2.bias": normal(hidden, std=0.1),
+            "linear.3.weight": normal(dim, hidden, std=hidden**-0.5),
+            "linear.3.bias": normal(dim, std=0.1),
+            "linear.4.weight": normal(dim, std=0.1, mean=1.0),
+            "linear.4.bias": normal(dim, std=0.1),
+        }
+
+    data: dict[Any, Any] = {dim: [net(dim), net(dim)] for dim in TINY_WIDTHS}
+    data.update(
+        {
+            "step": 1000,
+            "name": Path(path).stem,
+            "layer_structure": [1, 2, 1],
+            "activation_func": "relu",
+            "is_layer_norm": True,
+            "weight_initialization": "Normal",
+            "sd_checkpoint": None,
+            "sd_checkpoint_name": None,
+            "activate_output": False,
+            "use_dropout": False,
+            "dropout_structure": [0, 0, 0],
+            "last_layer_dropout": False,
+            "optional_info": None,
+        }
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(data, path)
+    return path
