@@ -131,11 +131,15 @@ def _not_controlnet(sd: StateDict) -> str:
 
 
 def tiny_controlnet(seed: int = 0) -> ControlNetModel:
-    """A ControlNet copied from the tiny UNet of `seed`, with small random zero-convolutions
-    (instead of zeros) so it visibly changes the output."""
+    """A ControlNet copied from the tiny UNet of `seed` (see controlnet_from_unet)."""
     from nodes.sd.tiny import tiny_components
 
-    unet = tiny_components(seed)[0]
+    return controlnet_from_unet(tiny_components(seed)[0], seed)
+
+
+def controlnet_from_unet(unet: UNet2DConditionModel, seed: int = 0) -> ControlNetModel:
+    """A ControlNet copied from `unet`'s encoder, with small random zero-convolutions (instead
+    of zeros) so it visibly changes the output; for tests and benchmarks."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256))
@@ -152,8 +156,13 @@ def tiny_controlnet(seed: int = 0) -> ControlNetModel:
 
 def write_tiny_controlnet(path: Path | str, seed: int = 0) -> Path:
     """Write the tiny ControlNet as a webui-style safetensors file (`control_model.` keys)."""
+    return write_controlnet(path, tiny_controlnet(seed))
+
+
+def write_controlnet(path: Path | str, net: ControlNetModel) -> Path:
+    """Save a diffusers ControlNet in the lllyasviel layout with `control_model.` keys."""
     path = Path(path)
-    sd = add_prefix(controlnet_diffusers_to_ldm(tiny_controlnet(seed).state_dict()), LDM_PREFIX)
+    sd = add_prefix(controlnet_diffusers_to_ldm(net.state_dict()), LDM_PREFIX)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata={"format": "pt"})
     return path

@@ -342,8 +342,14 @@ TINY_WIDTHS = (32, 64)
 
 
 def write_tiny_hypernetwork(path: Path, seed: int = 0) -> Path:
-    """An A1111-format `.pt` for the tiny family: layer_structure [1, 2, 1], relu, layer norm
-    (A1111 module indices 0, 2, 3, 4), weights strong enough to change images visibly."""
+    """An A1111-format `.pt` for the tiny family (see write_hypernetwork)."""
+    return write_hypernetwork(path, TINY_WIDTHS, seed)
+
+
+def write_hypernetwork(path: Path, widths: tuple[int, ...], seed: int = 0) -> Path:
+    """A random A1111-format `.pt` for attention inputs of `widths` (SD1.5: 320, 640, 768,
+    1280): layer_structure [1, 2, 1], relu, layer norm (A1111 module indices 0, 2, 3, 4),
+    weights strong enough to change images visibly."""
     generator = torch.Generator().manual_seed(seed)
 
     def normal(*shape: int, std: float, mean: float = 0.0) -> torch.Tensor:
@@ -362,7 +368,7 @@ def write_tiny_hypernetwork(path: Path, seed: int = 0) -> Path:
             "linear.4.bias": normal(dim, std=0.1),
         }
 
-    data: dict[Any, Any] = {dim: [net(dim), net(dim)] for dim in TINY_WIDTHS}
+    data: dict[Any, Any] = {dim: [net(dim), net(dim)] for dim in widths}
     data.update(
         {
             "step": 1000,
