@@ -226,15 +226,50 @@ def load_hypernetwork(path: Path) -> Hypernetwork:
 Step = tuple[Hypernetwork, float]
 
 
+class CrossCache:
+    """The last text context seen and its (k_in, v_in). Keyed by the tensor object itself, held
+    here so its identity cannot be reused by another tensor while cached."""
+
+    def __init__(self) -> None:
+        self._entry: tuple[torch.Tensor, tuple[Step, ...], tuple[torch.Tensor, torch.Tensor]] | None
+        self._entry = None
+
+    def get(
+        self, context: torch.Tensor, steps: tuple[Step, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        entry = self._entry
+        if entry is not None and entry[0] is context and entry[1] == steps:
+            return entry[2]
+        return None
+
+    def put(
+        self, context: torch.Tensor, steps: tuple[Step, ...], kv: tuple[torch.Tensor, torch.Tensor]
+    ) -> None:
+        self._entry = (context, steps, kv)
+
+
 class HypernetAttnProcessor:
     """Scaled-dot-product attention (as diffusers' AttnProcessor2_0) whose key and value inputs
     first go through a chain of hypernetworks, each `c + hn(c) * strength`, in order."""
 
-    def __init__(self, steps: tuple[Step, ...]) -> None:
+    def __init__(self, steps: tuple[Step, ...], shared: CrossCache | None = None) -> None:
         self.steps = steps
+        self.shared = shared if shared is not None else CrossCache()
 
     def transform(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(k_in, v_in) for a context; widths a hypernetwork lacks pass through unchanged."""
+        return self._run(context)
+
+    def transform_cross(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """transform() for the text context, computed once per UNet call: every cross-attention
+        of a call gets the same context tensor and the same width's networks."""
+        found = self.shared.get(context, self.steps)
+        if found is None:
+            found = self._run(context)
+            self.shared.put(context, self.steps, found)
+        return found
+
+    def _run(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         key = value = context
         for hypernetwork, strength in self.steps:
             pair = hypernetwork.pair(key.shape[-1])
@@ -272,7 +307,10 @@ class HypernetAttnProcessor:
             context = hidden_states
         elif attn.norm_cross:
             context = attn.norm_encoder_hidden_states(context)
-        key_in, value_in = self.transform(context)
+        if encoder_hidden_states is not None and context is encoder_hidden_states:
+            key_in, value_in = self.transform_cross(context)
+        else:
+            key_in, value_in = self.transform(context)
         key = attn.to_k(key_in)
         value = attn.to_v(value_in)
         head_dim = key.shape[-1] // attn.heads
@@ -322,13 +360,14 @@ class HypernetworkPatch:
         parameter = next(unet.parameters())
         self.hypernetwork.to(parameter.device, parameter.dtype)
         originals: list[tuple[torch.nn.Module, Any]] = []
+        shared = CrossCache()
         try:
             for attention in transformer_attentions(unet):
                 current = attention.processor
                 originals.append((attention, current))
                 steps = current.steps if isinstance(current, HypernetAttnProcessor) else ()
                 step = (self.hypernetwork, float(self.strength))
-                attention.set_processor(HypernetAttnProcessor((*steps, step)))
+                attention.set_processor(HypernetAttnProcessor((*steps, step), shared))
             yield
         finally:
             for attention, original in reversed(originals):
