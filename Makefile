@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install run models test check lint typecheck bench bench-sd
+.PHONY: install run models test check lint typecheck bench bench-sd bench-patches
 
 install:  ## torch's CPU wheel must come first, or pip pulls gigabytes of CUDA wheels
 	$(PIP) install torch==2.13.0
@@ -32,3 +32,6 @@ bench:
 
 bench-sd:  ## ours vs diffusers on an SD1.5-architecture checkpoint (minutes on a CPU)
 	$(PYTHON) bench/sd.py
+
+bench-patches:  ## per-step cost of a hypernetwork and a ControlNet (minutes on a CPU)
+	$(PYTHON) bench/patches.py
