@@ -67,12 +67,17 @@ Log = Callable[[str], None]
 # -- model files ---------------------------------------------------------------------------------
 
 
-def write_hypernetwork(path: Path, widths: Sequence[int] = SD15_WIDTHS, seed: int = 0) -> Path:
+def write_hypernetwork(
+    path: Path,
+    widths: Sequence[int] = SD15_WIDTHS,
+    seed: int = 0,
+    structure: Sequence[float] = (1, 2, 1),
+) -> Path:
     """An A1111-format hypernetwork `.pt` for `widths` (SD1.5's by default), written atomically."""
     from nodes.sd.hypernetwork import write_hypernetwork as write
 
     partial = path.with_name(path.name + ".partial")
-    write(partial, tuple(widths), seed)
+    write(partial, tuple(widths), seed, tuple(structure))
     partial.replace(path)
     return path
 
@@ -89,7 +94,13 @@ def write_controlnet(path: Path, unet: Any, seed: int = 0) -> Path:
     return path
 
 
-def ensure_models(cache: Path, seed: int, quick: bool, log: Log = print) -> dict[str, str]:
+def ensure_models(
+    cache: Path,
+    seed: int,
+    quick: bool,
+    log: Log = print,
+    structure: Sequence[float] = (1, 2, 1),
+) -> dict[str, str]:
     """models_dir and file names for the run, building what is missing: the SD1.5-size set
     beside bench/sd_models.py's checkpoint, or the tiny family for --quick."""
     if quick:
@@ -105,15 +116,16 @@ def ensure_models(cache: Path, seed: int, quick: bool, log: Log = print) -> dict
             "controlnet_name": "tiny-controlnet.safetensors",
         }
     assets = ensure_assets(cache, seed, log)
+    shape = "x".join(f"{m:g}" for m in structure)
     names = {
-        "hypernetwork_name": f"sd15-random-seed{seed}-r{PATCH_RECIPE}.pt",
+        "hypernetwork_name": f"sd15-random-seed{seed}-{shape}-r{PATCH_RECIPE}.pt",
         "controlnet_name": f"sd15-random-seed{seed}-r{PATCH_RECIPE}.safetensors",
     }
     hyper = assets.models_dir / "hypernetworks" / names["hypernetwork_name"]
     control = assets.models_dir / "controlnet" / names["controlnet_name"]
     if not hyper.is_file():
         log(f"writing the SD1.5-size hypernetwork {hyper}")
-        write_hypernetwork(hyper, SD15_WIDTHS, seed)
+        write_hypernetwork(hyper, SD15_WIDTHS, seed, structure)
     if not control.is_file():
         from sd_models import build_components
 
@@ -315,6 +327,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--structure",
+        default="1,2,1",
+        help="hypernetwork layer_structure (A1111's default 1,2,1; NovelAI-style 1,1)",
+    )
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, help="folder for operator tables")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -337,7 +354,8 @@ def main(argv: Sequence[str]) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
     cache = args.cache or default_cache()
     size = QUICK_SIZE if args.quick else args.size
-    models = ensure_models(cache, args.seed, args.quick)
+    structure = [float(m) for m in args.structure.split(",")]
+    models = ensure_models(cache, args.seed, args.quick, structure=structure)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-patches-") as tmp:
         work = Path(tmp)

@@ -8,6 +8,7 @@ cross-attention layer whose k/v input (context) has such a width computes
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -385,34 +386,40 @@ def write_tiny_hypernetwork(path: Path, seed: int = 0) -> Path:
     return write_hypernetwork(path, TINY_WIDTHS, seed)
 
 
-def write_hypernetwork(path: Path, widths: tuple[int, ...], seed: int = 0) -> Path:
+def write_hypernetwork(
+    path: Path,
+    widths: tuple[int, ...],
+    seed: int = 0,
+    layer_structure: tuple[float, ...] = (1, 2, 1),
+) -> Path:
     """A random A1111-format `.pt` for attention inputs of `widths` (SD1.5: 320, 640, 768,
-    1280): layer_structure [1, 2, 1], relu, layer norm (A1111 module indices 0, 2, 3, 4),
-    weights strong enough to change images visibly."""
+    1280): relu, layer norm, modules numbered as A1111 does (Linear, ReLU, LayerNorm per layer,
+    no ReLU after the last: [1, 2, 1] -> indices 0, 2, 3, 4), weights strong enough to change
+    images visibly."""
     generator = torch.Generator().manual_seed(seed)
 
     def normal(*shape: int, std: float, mean: float = 0.0) -> torch.Tensor:
         return torch.randn(*shape, generator=generator) * std + mean
 
     def net(dim: int) -> dict[str, torch.Tensor]:
-        hidden = dim * 2
-        return {
-            "linear.0.weight": normal(hidden, dim, std=dim**-0.5),
-            "linear.0.bias": normal(hidden, std=0.1),
-            "linear.2.weight": normal(hidden, std=0.1, mean=1.0),
-            "linear.2.bias": normal(hidden, std=0.1),
-            "linear.3.weight": normal(dim, hidden, std=hidden**-0.5),
-            "linear.3.bias": normal(dim, std=0.1),
-            "linear.4.weight": normal(dim, std=0.1, mean=1.0),
-            "linear.4.bias": normal(dim, std=0.1),
-        }
+        tensors: dict[str, torch.Tensor] = {}
+        index = 0
+        sizes = [int(dim * m) for m in layer_structure]
+        for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            tensors[f"linear.{index}.weight"] = normal(fan_out, fan_in, std=fan_in**-0.5)
+            tensors[f"linear.{index}.bias"] = normal(fan_out, std=0.1)
+            index += 1 if layer == len(sizes) - 2 else 2  # the ReLU takes an index
+            tensors[f"linear.{index}.weight"] = normal(fan_out, std=0.1, mean=1.0)
+            tensors[f"linear.{index}.bias"] = normal(fan_out, std=0.1)
+            index += 1
+        return tensors
 
     data: dict[Any, Any] = {dim: [net(dim), net(dim)] for dim in widths}
     data.update(
         {
             "step": 1000,
             "name": Path(path).stem,
-            "layer_structure": [1, 2, 1],
+            "layer_structure": list(layer_structure),
             "activation_func": "relu",
             "is_layer_norm": True,
             "weight_initialization": "Normal",
