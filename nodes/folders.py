@@ -7,7 +7,7 @@ This module stays torch free (it feeds combo lists in /object_info).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,17 @@ def read_extra_model_paths(config: Path) -> list[tuple[str, list[Path], bool]]:
     return result
 
 
+def _walk(settings: Any, name: str) -> Iterator[tuple[Path, str, list[str], list[str]]]:
+    """(root, dirpath, dirnames, filenames) over every directory of folder `name`, following
+    links and skipping .git; callers may prune `dirnames` in place, as with os.walk."""
+    for root in folder_dirs(settings, name):
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames[:] = [d for d in dirnames if d != ".git"]
+            yield root, dirpath, dirnames, filenames
+
+
 def list_files(settings: Any, name: str, extensions: Iterable[str] | None = None) -> list[str]:
     """Sorted relative paths (OS separator) of model files in every directory of `name`."""
     name = folder_name(name)
@@ -116,14 +127,10 @@ def list_files(settings: Any, name: str, extensions: Iterable[str] | None = None
         frozenset(extensions) if extensions is not None else EXTENSIONS.get(name, MODEL_EXTENSIONS)
     )
     names: set[str] = set()
-    for root in folder_dirs(settings, name):
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames[:] = [d for d in dirnames if d != ".git"]
-            for f in filenames:
-                if not exts or Path(f).suffix.lower() in exts:
-                    names.add(os.path.relpath(os.path.join(dirpath, f), root))
+    for root, dirpath, _, filenames in _walk(settings, name):
+        for f in filenames:
+            if not exts or Path(f).suffix.lower() in exts:
+                names.add(os.path.relpath(os.path.join(dirpath, f), root))
     return sorted(names)
 
 
@@ -131,14 +138,10 @@ def list_dirs(settings: Any, name: str, marker: str) -> list[str]:
     """Sub-directories (relative names) of `name`'s folders that contain file `marker`
     (e.g. diffusers model folders with model_index.json)."""
     found: set[str] = set()
-    for root in folder_dirs(settings, name):
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames[:] = [d for d in dirnames if d != ".git"]
-            if marker in filenames and Path(dirpath) != root:
-                found.add(os.path.relpath(dirpath, root))
-                dirnames[:] = []
+    for root, dirpath, dirnames, filenames in _walk(settings, name):
+        if marker in filenames and Path(dirpath) != root:
+            found.add(os.path.relpath(dirpath, root))
+            dirnames[:] = []
     return sorted(found)
 
 

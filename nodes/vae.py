@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from nodegraph import Context, Int, node
+from nodes.image_ops import check_image
+from nodes.latent import check_latent
 from nodes.model_management import manager
 from nodes.sd import vae_codec
 from nodes.types import Image, Latent, Mask, Vae
@@ -20,15 +22,19 @@ TemporalSize = Annotated[int, Int(min=8, max=4096, step=4)]
 TemporalOverlap = Annotated[int, Int(min=4, max=4096, step=4)]
 
 
-def _check_latent(samples: torch.Tensor, node_id: str) -> None:
-    if samples.ndim != 4 or samples.shape[1] != 4:
+def _check_latent(latent: Latent, node_id: str) -> None:
+    """The shared LATENT check, plus the 4 channels an SD1 VAE decodes."""
+    samples = check_latent(latent, node_id, "samples")
+    if samples.shape[1] != 4:
         raise ValueError(
             f"{node_id}: samples has shape {list(samples.shape)}; an SD1 latent is [batch, 4, h, w]"
         )
 
 
 def _check_image(pixels: torch.Tensor, node_id: str, name: str = "pixels") -> None:
-    if pixels.ndim != 4 or pixels.shape[-1] < 3:
+    """The shared IMAGE check, plus what encoding needs: RGB and at least 8x8 pixels."""
+    check_image(pixels, node_id, name)
+    if pixels.shape[-1] < 3:
         raise ValueError(
             f"{node_id}: {name} has shape {list(pixels.shape)}; expected [batch, height, width, 3]"
         )
@@ -39,7 +45,7 @@ def _check_image(pixels: torch.Tensor, node_id: str, name: str = "pixels") -> No
 @node("VAEDecode", category=CATEGORY, display_name="VAE Decode")
 def vae_decode(*, samples: Latent, vae: Vae, ctx: Context) -> Image:
     """Decode latents into images with the VAE."""
-    _check_latent(samples.samples, "VAEDecode")
+    _check_latent(samples, "VAEDecode")
     models = manager(ctx)
     with models.use(vae.vae) as device:
         return vae_codec.decode(vae.vae, samples.samples, device)
@@ -68,7 +74,7 @@ def vae_decode_tiled(
 ) -> Image:
     """Decode in overlapping tiles to bound memory on large images; seams are blended.
     (temporal_* apply to video VAEs only and are accepted for workflow compatibility.)"""
-    _check_latent(samples.samples, "VAEDecodeTiled")
+    _check_latent(samples, "VAEDecodeTiled")
     models = manager(ctx)
     tile = max(8, tile_size // 8)
     with models.use(vae.vae) as device:

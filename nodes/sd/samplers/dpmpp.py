@@ -100,6 +100,19 @@ def dpmpp_2m(model: Denoiser, x: Tensor, sigmas: Tensor, seed: int, callback: Ca
     return x
 
 
+def _sde_first_order(
+    x: Tensor, denoised: Tensor, sigma: Tensor, sigma_next: Tensor, eta: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The first-order (data-prediction, exponential-integrator) part of an SDE multistep step
+    shared by the 2M and 3M samplers: (x, h, h * (eta + 1), alpha_t)."""
+    lambda_s, lambda_t = _lambda(sigma), _lambda(sigma_next)
+    h = lambda_t - lambda_s
+    h_eta = h * (eta + 1)
+    alpha_t = sigma_next * lambda_t.exp()
+    x = sigma_next / sigma * (-h * eta).exp() * x + alpha_t * (-h_eta).expm1().neg() * denoised
+    return x, h, h_eta, alpha_t
+
+
 def _dpmpp_2m_sde(
     model: Denoiser, x: Tensor, sigmas: Tensor, seed: int, callback: Callback, solver: str
 ) -> Tensor:
@@ -118,14 +131,7 @@ def _dpmpp_2m_sde(
         if sigmas[i + 1] == 0:
             x = denoised
         else:
-            lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
-            h = lambda_t - lambda_s
-            h_eta = h * (eta + 1)
-            alpha_t = sigmas[i + 1] * lambda_t.exp()
-            x = (
-                sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x
-                + alpha_t * (-h_eta).expm1().neg() * denoised
-            )
+            x, h, h_eta, alpha_t = _sde_first_order(x, denoised, sigmas[i], sigmas[i + 1], eta)
             if old_denoised is not None and h_last is not None:
                 r = h_last / h
                 if solver == "heun":
@@ -174,14 +180,7 @@ def dpmpp_3m_sde(
         if sigmas[i + 1] == 0:
             x = denoised
         else:
-            lambda_s, lambda_t = _lambda(sigmas[i]), _lambda(sigmas[i + 1])
-            h = lambda_t - lambda_s
-            h_eta = h * (eta + 1)
-            alpha_t = sigmas[i + 1] * lambda_t.exp()
-            x = (
-                sigmas[i + 1] / sigmas[i] * (-h * eta).exp() * x
-                + alpha_t * (-h_eta).expm1().neg() * denoised
-            )
+            x, h, h_eta, alpha_t = _sde_first_order(x, denoised, sigmas[i], sigmas[i + 1], eta)
             if h_2 is not None and h_1 is not None and denoised_1 is not None:
                 assert denoised_2 is not None
                 r0 = h_1 / h
