@@ -4,12 +4,14 @@ Run from the repository root:
 
     python bench/patches.py [--quick] [--size 256] [--steps 6] [--repeat 2] [--threads N]
                             [--variants plain,hypernetwork,controlnet] [--seed 0] [--cache DIR]
+                            [--structure 1,2,1] [--activation linear] [--layer-norm]
                             [--profile DIR] [--json FILE]
 
 Models: the SD1.5-architecture random checkpoint of bench/sd_models.py, plus an SD1.5-size
 ControlNet copied from its UNet (small random zero-convolutions, webui `control_model.` file) and
-an SD1.5-size A1111 hypernetwork (widths 320, 640, 768, 1280; layer_structure [1, 2, 1], relu,
-layer norm), written once beside the checkpoint. `--quick` uses the tiny family at 128 px.
+an SD1.5-size A1111 hypernetwork (widths 320, 640, 768, 1280; A1111's defaults unless told:
+layer_structure [1, 2, 1], activation linear, no layer norm), written once beside the
+checkpoint. `--quick` uses the tiny family at 128 px.
 
 Each variant runs in its own process: workflows/txt2img.json, workflows/hypernetwork.json
 (strength 1) or workflows/controlnet_canny.json (strength 1, window 0..1) with our model names,
@@ -72,12 +74,14 @@ def write_hypernetwork(
     widths: Sequence[int] = SD15_WIDTHS,
     seed: int = 0,
     structure: Sequence[float] = (1, 2, 1),
+    activation: str = "linear",
+    layer_norm: bool = False,
 ) -> Path:
     """An A1111-format hypernetwork `.pt` for `widths` (SD1.5's by default), written atomically."""
     from nodes.sd.hypernetwork import write_hypernetwork as write
 
     partial = path.with_name(path.name + ".partial")
-    write(partial, tuple(widths), seed, tuple(structure))
+    write(partial, tuple(widths), seed, tuple(structure), activation, layer_norm)
     partial.replace(path)
     return path
 
@@ -100,6 +104,8 @@ def ensure_models(
     quick: bool,
     log: Log = print,
     structure: Sequence[float] = (1, 2, 1),
+    activation: str = "linear",
+    layer_norm: bool = False,
 ) -> dict[str, str]:
     """models_dir and file names for the run, building what is missing: the SD1.5-size set
     beside bench/sd_models.py's checkpoint, or the tiny family for --quick."""
@@ -116,7 +122,8 @@ def ensure_models(
             "controlnet_name": "tiny-controlnet.safetensors",
         }
     assets = ensure_assets(cache, seed, log)
-    shape = "x".join(f"{m:g}" for m in structure)
+    shape = "x".join(f"{m:g}" for m in structure) + f"-{activation}"
+    shape += "-ln" if layer_norm else ""
     names = {
         "hypernetwork_name": f"sd15-random-seed{seed}-{shape}-r{PATCH_RECIPE}.pt",
         "controlnet_name": f"sd15-random-seed{seed}-r{PATCH_RECIPE}.safetensors",
@@ -125,7 +132,7 @@ def ensure_models(
     control = assets.models_dir / "controlnet" / names["controlnet_name"]
     if not hyper.is_file():
         log(f"writing the SD1.5-size hypernetwork {hyper}")
-        write_hypernetwork(hyper, SD15_WIDTHS, seed, structure)
+        write_hypernetwork(hyper, SD15_WIDTHS, seed, structure, activation, layer_norm)
     if not control.is_file():
         from sd_models import build_components
 
@@ -332,6 +339,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default="1,2,1",
         help="hypernetwork layer_structure (A1111's default 1,2,1; NovelAI-style 1,1)",
     )
+    parser.add_argument(
+        "--activation",
+        default="linear",
+        help="hypernetwork activation_func (A1111's default linear; e.g. relu, swish)",
+    )
+    parser.add_argument(
+        "--layer-norm", action="store_true", help="hypernetwork with layer norm (A1111: off)"
+    )
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--profile", type=Path, default=None, help="folder for operator tables")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -355,7 +370,14 @@ def main(argv: Sequence[str]) -> int:
     cache = args.cache or default_cache()
     size = QUICK_SIZE if args.quick else args.size
     structure = [float(m) for m in args.structure.split(",")]
-    models = ensure_models(cache, args.seed, args.quick, structure=structure)
+    models = ensure_models(
+        cache,
+        args.seed,
+        args.quick,
+        structure=structure,
+        activation=args.activation,
+        layer_norm=args.layer_norm,
+    )
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-patches-") as tmp:
         work = Path(tmp)

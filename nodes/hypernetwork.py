@@ -30,11 +30,8 @@ def hypernetwork_loader(
 ) -> Model:
     """Patch the model's self- and cross-attention k/v inputs with a hypernetwork; the shared
     UNet is only changed while this MODEL samples."""
-    from nodes.sd.hypernetwork import (
-        HypernetworkPatch,
-        UnsupportedHypernetworkError,
-        load_hypernetwork,
-    )
+    from nodes.sd.hypernetwork import UnsupportedHypernetworkError, load_hypernetwork
+    from nodes.sd.hypernetwork_attention import HypernetworkPatch
 
     path = folders.require(
         ctx.settings, FOLDER, hypernetwork_name, "HypernetworkLoader", "hypernetwork_name"

@@ -1,9 +1,7 @@
-"""Hypernetworks (A1111/NovelAI files): parse them as ComfyUI does and patch UNet attention k/v.
+"""Hypernetworks (A1111/NovelAI files): read them and build their networks as ComfyUI does.
 
 A file maps attention input widths (320, 640, 768, 1280 for SD1.5) to two small MLPs, one for
-the key input and one for the value input. While a patch is applied, every self- and
-cross-attention layer whose k/v input (context) has such a width computes
-`k_in = c + hn_k(c) * strength` and `v_in = c + hn_v(c) * strength`; q is untouched.
+the key input and one for the value input; `hypernetwork_attention` applies them to the UNet.
 """
 
 from __future__ import annotations
@@ -11,14 +9,11 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
@@ -222,159 +217,6 @@ def load_hypernetwork(path: Path) -> Hypernetwork:
     return build_hypernetwork(read_hypernetwork_file(path), source=Path(path).name)
 
 
-# -- patching attention --------------------------------------------------------------------------
-
-Step = tuple[Hypernetwork, float]
-
-
-class CrossCache:
-    """The last text context seen and its (k_in, v_in). Keyed by the tensor object itself, held
-    here so its identity cannot be reused by another tensor while cached."""
-
-    def __init__(self) -> None:
-        self._entry: tuple[torch.Tensor, tuple[Step, ...], tuple[torch.Tensor, torch.Tensor]] | None
-        self._entry = None
-
-    def get(
-        self, context: torch.Tensor, steps: tuple[Step, ...]
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        entry = self._entry
-        if entry is not None and entry[0] is context and entry[1] == steps:
-            return entry[2]
-        return None
-
-    def put(
-        self, context: torch.Tensor, steps: tuple[Step, ...], kv: tuple[torch.Tensor, torch.Tensor]
-    ) -> None:
-        self._entry = (context, steps, kv)
-
-
-class HypernetAttnProcessor:
-    """Scaled-dot-product attention (as diffusers' AttnProcessor2_0) whose key and value inputs
-    first go through a chain of hypernetworks, each `c + hn(c) * strength`, in order."""
-
-    def __init__(self, steps: tuple[Step, ...], shared: CrossCache | None = None) -> None:
-        self.steps = steps
-        self.shared = shared if shared is not None else CrossCache()
-
-    def transform(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(k_in, v_in) for a context; widths a hypernetwork lacks pass through unchanged."""
-        return self._run(context)
-
-    def transform_cross(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """transform() for the text context, computed once per UNet call: every cross-attention
-        of a call gets the same context tensor and the same width's networks."""
-        found = self.shared.get(context, self.steps)
-        if found is None:
-            found = self._run(context)
-            self.shared.put(context, self.steps, found)
-        return found
-
-    def _run(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        key = value = context
-        for hypernetwork, strength in self.steps:
-            pair = hypernetwork.pair(key.shape[-1])
-            if pair is not None:
-                key = key + pair[0](key) * strength
-                value = value + pair[1](value) * strength
-        return key, value
-
-    def __call__(
-        self,
-        attn: Any,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        temb: torch.Tensor | None = None,
-        *args: Any,
-        **kwargs: Any,
-    ) -> torch.Tensor:
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        input_ndim = hidden_states.ndim
-        if input_ndim == 4:
-            batch, channel, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
-        context = hidden_states if encoder_hidden_states is None else encoder_hidden_states
-        batch, sequence_length, _ = context.shape
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch)
-            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        query = attn.to_q(hidden_states)
-        if encoder_hidden_states is None:
-            context = hidden_states
-        elif attn.norm_cross:
-            context = attn.norm_encoder_hidden_states(context)
-        if encoder_hidden_states is not None and context is encoder_hidden_states:
-            key_in, value_in = self.transform_cross(context)
-        else:
-            key_in, value_in = self.transform(context)
-        key = attn.to_k(key_in)
-        value = attn.to_v(value_in)
-        head_dim = key.shape[-1] // attn.heads
-        query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        value = value.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
-        if attn.norm_q is not None:
-            query = attn.norm_q(query)
-        if attn.norm_k is not None:
-            key = attn.norm_k(key)
-        hidden_states = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
-        )
-        hidden_states = hidden_states.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim)
-        hidden_states = hidden_states.to(query.dtype)
-        hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-        if input_ndim == 4:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
-
-
-def transformer_attentions(unet: torch.nn.Module) -> list[torch.nn.Module]:
-    """The self- (attn1) and cross-attention (attn2) layers of the UNet's transformer blocks,
-    the ones ComfyUI's attn1/attn2 patches reach."""
-    return [
-        module
-        for name, module in unet.named_modules()
-        if name.rsplit(".", 1)[-1] in ("attn1", "attn2") and hasattr(module, "set_processor")
-    ]
-
-
-@dataclass(frozen=True, eq=False)
-class HypernetworkPatch:
-    """A MODEL patch: the hypernetwork at a strength, installed only inside `applied`."""
-
-    hypernetwork: Hypernetwork
-    strength: float
-    name: str = ""
-
-    @contextmanager
-    def applied(self, unet: torch.nn.Module) -> Iterator[None]:
-        """Install hypernetwork processors on every transformer attention of `unet` (chained
-        after hypernetworks already installed) and put the original processors back on exit."""
-        parameter = next(unet.parameters())
-        self.hypernetwork.to(parameter.device, parameter.dtype)
-        originals: list[tuple[torch.nn.Module, Any]] = []
-        shared = CrossCache()
-        try:
-            for attention in transformer_attentions(unet):
-                current = attention.processor
-                originals.append((attention, current))
-                steps = current.steps if isinstance(current, HypernetAttnProcessor) else ()
-                step = (self.hypernetwork, float(self.strength))
-                attention.set_processor(HypernetAttnProcessor((*steps, step), shared))
-            yield
-        finally:
-            for attention, original in reversed(originals):
-                attention.set_processor(original)
-
-
 # -- tiny test file ------------------------------------------------------------------------------
 
 TINY_WIDTHS = (32, 64)
@@ -391,11 +233,16 @@ def write_hypernetwork(
     widths: tuple[int, ...],
     seed: int = 0,
     layer_structure: tuple[float, ...] = (1, 2, 1),
+    activation: str = "relu",
+    layer_norm: bool = True,
 ) -> Path:
     """A random A1111-format `.pt` for attention inputs of `widths` (SD1.5: 320, 640, 768,
-    1280): relu, layer norm, modules numbered as A1111 does (Linear, ReLU, LayerNorm per layer,
-    no ReLU after the last: [1, 2, 1] -> indices 0, 2, 3, 4), weights strong enough to change
-    images visibly."""
+    1280), modules numbered as A1111 does (Linear, activation, LayerNorm per layer, no
+    activation after the last: relu + layer norm [1, 2, 1] -> indices 0, 2, 3, 4), weights
+    strong enough to change images visibly. A1111's own defaults are activation "linear"
+    without layer norm."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}")
     generator = torch.Generator().manual_seed(seed)
 
     def normal(*shape: int, std: float, mean: float = 0.0) -> torch.Tensor:
@@ -408,10 +255,13 @@ def write_hypernetwork(
         for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             tensors[f"linear.{index}.weight"] = normal(fan_out, fan_in, std=fan_in**-0.5)
             tensors[f"linear.{index}.bias"] = normal(fan_out, std=0.1)
-            index += 1 if layer == len(sizes) - 2 else 2  # the ReLU takes an index
-            tensors[f"linear.{index}.weight"] = normal(fan_out, std=0.1, mean=1.0)
-            tensors[f"linear.{index}.bias"] = normal(fan_out, std=0.1)
             index += 1
+            if activation != "linear" and layer < len(sizes) - 2:
+                index += 1  # the activation module takes an index
+            if layer_norm:
+                tensors[f"linear.{index}.weight"] = normal(fan_out, std=0.1, mean=1.0)
+                tensors[f"linear.{index}.bias"] = normal(fan_out, std=0.1)
+                index += 1
         return tensors
 
     data: dict[Any, Any] = {dim: [net(dim), net(dim)] for dim in widths}
@@ -420,8 +270,8 @@ def write_hypernetwork(
             "step": 1000,
             "name": Path(path).stem,
             "layer_structure": list(layer_structure),
-            "activation_func": "relu",
-            "is_layer_norm": True,
+            "activation_func": activation,
+            "is_layer_norm": layer_norm,
             "weight_initialization": "Normal",
             "sd_checkpoint": None,
             "sd_checkpoint_name": None,

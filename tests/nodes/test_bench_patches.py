@@ -20,7 +20,9 @@ import patches  # noqa: E402
 def test_hypernetwork_writer_matches_the_tiny_recipe_and_loads(tmp_path: Path) -> None:
     from nodes.sd.hypernetwork import TINY_WIDTHS, load_hypernetwork, write_tiny_hypernetwork
 
-    ours = patches.write_hypernetwork(tmp_path / "h.pt", TINY_WIDTHS, seed=3)
+    ours = patches.write_hypernetwork(
+        tmp_path / "h.pt", TINY_WIDTHS, seed=3, activation="relu", layer_norm=True
+    )
     tiny = write_tiny_hypernetwork(tmp_path / "tiny.pt", seed=3)
     a = torch.load(ours, weights_only=False)
     b = torch.load(tiny, weights_only=False)
@@ -30,6 +32,14 @@ def test_hypernetwork_writer_matches_the_tiny_recipe_and_loads(tmp_path: Path) -
             assert all(torch.equal(mine[k], theirs[k]) for k in mine)
     wide = load_hypernetwork(patches.write_hypernetwork(tmp_path / "wide.pt", (40, 72), seed=0))
     assert sorted(wide.dims) == [40, 72]
+    data = torch.load(tmp_path / "wide.pt", weights_only=False)  # A1111's defaults
+    assert data["activation_func"] == "linear" and data["is_layer_norm"] is False
+    assert list(data[40][0]) == [
+        "linear.0.weight",
+        "linear.0.bias",
+        "linear.1.weight",
+        "linear.1.bias",
+    ]
 
 
 def test_controlnet_writer_round_trips_through_the_loader(tmp_path: Path) -> None:

@@ -21,14 +21,17 @@ from nodegraph.settings import Settings
 from nodes import hypernetwork as hypernetwork_node
 from nodes.sd.embeddings import load_embedding
 from nodes.sd.hypernetwork import (
-    HypernetAttnProcessor,
     HypernetworkFormatError,
-    HypernetworkPatch,
     UnsupportedHypernetworkError,
     build_hypernetwork,
     load_hypernetwork,
-    transformer_attentions,
     write_tiny_hypernetwork,
+)
+from nodes.sd.hypernetwork_attention import (
+    HypernetAttnProcessor,
+    HypernetworkPatch,
+    KVStep,
+    transformer_attentions,
 )
 from nodes.sd.tiny import tiny_components
 from nodes.sd.tiny_embedding import write_tiny_embedding
@@ -289,7 +292,7 @@ def test_two_hypernetworks_chain_in_order(unet: Any, tiny_hn: Any, tmp_path: Pat
     first, second = HypernetworkPatch(tiny_hn, 0.5), HypernetworkPatch(other, 0.3)
     chained = run(unet, first, second)
     assert not torch.equal(chained, run(unet, first))
-    processor = HypernetAttnProcessor(((tiny_hn, 0.5), (other, 0.3)))
+    processor = HypernetAttnProcessor((KVStep(tiny_hn, 0.5), KVStep(other, 0.3)))
     c = rand(1, 3, 64, seed=9)
     with torch.inference_mode():
         k, _ = processor.transform(c)

@@ -8,11 +8,13 @@ from pathlib import Path
 import torch
 
 from nodes.sd.hypernetwork import (
+    load_hypernetwork,
+    write_tiny_hypernetwork,
+)
+from nodes.sd.hypernetwork_attention import (
     HypernetAttnProcessor,
     HypernetworkPatch,
-    load_hypernetwork,
     transformer_attentions,
-    write_tiny_hypernetwork,
 )
 from nodes.sd.tiny import tiny_components
 
