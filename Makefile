@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install run models test check lint typecheck bench bench-sd bench-patches
+.PHONY: install run models test check lint typecheck bench bench-sd bench-patches bench-server
 
 install:  ## torch's CPU wheel must come first, or pip pulls gigabytes of CUDA wheels
 	$(PIP) install torch==2.13.0
@@ -35,3 +35,6 @@ bench-sd:  ## ours vs diffusers on an SD1.5-architecture checkpoint (minutes on 
 
 bench-patches:  ## per-step cost of a hypernetwork and a ControlNet (minutes on a CPU)
 	$(PYTHON) bench/patches.py
+
+bench-server:  ## 1,000 prompts from 20 concurrent clients against a live `nodegraph serve`
+	$(PYTHON) bench/server.py

@@ -22,7 +22,7 @@ from nodegraph.ui_workflow import WorkflowFormatError
 from nodegraph.workflow_file import WorkflowFileError, load_workflow
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-BUILTIN_COMMANDS = frozenset({"validate", "run", "object-info"})
+BUILTIN_COMMANDS = frozenset({"validate", "run", "object-info", "serve"})
 
 
 class UsageError(Exception):
@@ -62,6 +62,38 @@ def build_parser(extra_commands: Sequence[str] = ()) -> argparse.ArgumentParser:
     run.add_argument("--cache", choices=["lru", "none"], default="lru", help="output cache mode")
     run.add_argument("--verbose", action="store_true", help="show tracebacks of node errors")
 
+    serve = sub.add_parser("serve", help="start the ComfyUI-compatible HTTP + WebSocket server")
+    serve.add_argument(
+        "--listen",
+        default="127.0.0.1",
+        nargs="?",
+        const="0.0.0.0,::",
+        metavar="HOST",
+        help="address(es) to bind, comma-separated (bare --listen: all interfaces)",
+    )
+    serve.add_argument("--port", type=int, default=8188)
+    serve.add_argument("--output-dir", metavar="DIR", help="output folder (default ./output)")
+    serve.add_argument("--data-dir", metavar="DIR", help="queue/history database (default ./data)")
+    serve.add_argument("--token", help="require this token on every request and the websocket")
+    serve.add_argument(
+        "--previews",
+        choices=["none", "latent"],
+        default="none",
+        help="live sampling previews (sent only to websocket clients that opt in)",
+    )
+    serve.add_argument(
+        "--max-upload-size", type=float, default=100, metavar="MB", help="request body limit"
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser origin allowed besides the server itself (e.g. https://app.example)",
+    )
+    serve.add_argument("--cache", choices=["lru", "none"], default="lru", help="output cache mode")
+    _folder_options(serve)
+
     info = sub.add_parser("object-info", help="print /object_info JSON for all nodes or one")
     info.add_argument("class_type", nargs="?", metavar="CLASS")
     _folder_options(info)
@@ -83,13 +115,14 @@ def _folder_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    out = getattr(args, "out", None)
+    out = getattr(args, "out", None) or getattr(args, "output_dir", None)
     return Settings(
         output_dir=Path(out) if out else Path(),
         input_dir=Path(args.input_dir) if args.input_dir else Path(),
         models_dir=Path(args.models_dir) if args.models_dir else Path(),
         extra_model_paths=[Path(p) for p in args.extra_model_paths_config],
         cache=CacheSettings(mode=getattr(args, "cache", "lru")),
+        previews=getattr(args, "previews", "none"),
     )
 
 
@@ -111,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise UsageError(f"unknown node class {args.class_type!r}")
             print(json.dumps(info, indent=2))
             return EXIT_OK
+        if args.command == "serve":
+            return _serve(engine, args)
         workflow = engine.to_api(load_workflow(args.workflow))
         if args.command == "validate":
             return _validate(engine, workflow)
@@ -118,6 +153,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, PluginError, WorkflowFileError, WorkflowFormatError) as ex:
         print(f"nodegraph: error: {ex}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _serve(engine: Engine, args: argparse.Namespace) -> int:
+    from nodegraph.server.keys import ServerSettings
+    from nodegraph.server.serve import serve
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: expected 1-65535")
+    if args.max_upload_size <= 0:
+        raise UsageError("--max-upload-size must be positive")
+    server = ServerSettings(
+        host=args.listen,
+        port=args.port,
+        data_dir=Path(args.data_dir) if args.data_dir else engine.settings.base_dir / "data",
+        token=args.token or None,
+        max_upload_bytes=int(args.max_upload_size * 1024 * 1024),
+        allowed_origins=tuple(args.allow_origin),
+    )
+    serve(engine, server)
+    return EXIT_OK
 
 
 def _validate(engine: Engine, workflow: dict[str, Any]) -> int:

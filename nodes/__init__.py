@@ -15,10 +15,11 @@ log = logging.getLogger(__name__)
 
 def register(registry: Registry) -> None:
     """Add every built-in node module to `registry` (the `nodegraph.nodes` entry point)."""
-    from nodes import preview, primitives, text
+    from nodes import folders, preview, primitives, text
 
     for module in (primitives, text, preview):
         registry.add_module(module)
+    registry.add_service(folders.SERVICE, folders.ModelFolders)
     try:
         import torch  # noqa: F401
     except ImportError:

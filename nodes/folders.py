@@ -175,3 +175,27 @@ def require(settings: Any, name: str, filename: str, node: str, input_name: str)
             f"{node}: {input_name} {filename!r} was not found in the {name} folder ({dirs})"
         )
     return path
+
+
+SERVICE = "folders"
+
+
+class ModelFolders:
+    """The `folders` service: the model folder names and listings the server's /models and
+    /embeddings routes show."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def names(self) -> list[str]:
+        extra = [
+            folder_name(folder)
+            for config in extra_model_paths_files(self.settings)
+            for folder, _, _ in read_extra_model_paths(config)
+        ]
+        return list(dict.fromkeys([*FOLDERS, *extra]))
+
+    def files(self, name: str) -> list[str] | None:
+        if folder_name(name) not in self.names():
+            return None
+        return list_files(self.settings, name)

@@ -1,0 +1,1 @@
+"""The ComfyUI-compatible HTTP + WebSocket server (aiohttp): `create_app`, `nodegraph serve`."""
