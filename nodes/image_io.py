@@ -20,11 +20,10 @@ from PIL import ImageOps, ImageSequence, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from nodegraph import Combo, Context, Hidden, Result, String, node
+from nodegraph.paths import resolve_inside, split_annotation
 from nodes.image_ops import check_image
 from nodes.types import Image, Mask
 
-FOLDER_TAGS = {" [input]": "input", " [output]": "output", " [temp]": "temp"}
-"""Suffixes of annotated file names ("x.png [output]") and the folder each one picks."""
 MASK_CHANNELS = ("alpha", "red", "green", "blue")
 PLACEHOLDER_MASK_SIZE = 64
 """LoadImage's mask for images without alpha is a 64x64 block of zeros (ComfyUI's choice)."""
@@ -45,16 +44,12 @@ def folder_dir(settings: Any, kind: str) -> Path:
 def annotated_path(settings: Any, name: str, default: str = "input") -> Path:
     """The file a (possibly annotated) name refers to: "x.png [output]" lies in the output
     folder, a plain name in `default`. Names that would leave their folder are refused."""
-    kind = default
-    for tag, tagged_kind in FOLDER_TAGS.items():
-        if name.endswith(tag):
-            name, kind = name[: -len(tag)], tagged_kind
-            break
-    root = folder_dir(settings, kind)
-    relative = os.path.normpath(name.replace("\\", "/"))
-    if not name or os.path.isabs(relative) or relative.split(os.sep)[0] in ("..", "."):
+    name, tagged = split_annotation(name)
+    kind = tagged or default
+    path = resolve_inside(folder_dir(settings, kind), name.replace("\\", "/")) if name else None
+    if path is None or path == Path(os.path.realpath(folder_dir(settings, kind))):
         raise ValueError(f"image name {name!r} does not name a file inside the {kind} folder")
-    return root / relative
+    return path
 
 
 def list_input_images(settings: Any) -> list[str]:

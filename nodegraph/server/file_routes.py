@@ -14,9 +14,7 @@ from multidict import MultiDictProxy
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from nodegraph.server.http import bad_request, error_body
-from nodegraph.server.keys import ENGINE
-from nodegraph.server.paths import (
+from nodegraph.paths import (
     content_disposition,
     resolve_inside,
     sanitize_upload_name,
@@ -24,6 +22,8 @@ from nodegraph.server.paths import (
     store_file,
     unsafe_reason,
 )
+from nodegraph.server.http import bad_request, error_body
+from nodegraph.server.keys import ENGINE
 
 routes = web.RouteTableDef()
 

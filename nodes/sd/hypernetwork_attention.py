@@ -66,21 +66,45 @@ class KVStep:
         dtype = parameter.dtype if dtype is None else dtype
         self.fused: dict[int, KV] = {}
         """Per width, the folded [2·dim, dim] weight and [2·dim] bias (affine networks only)."""
+        self.first: dict[int, tuple[torch.Tensor, torch.Tensor, int, Any, Any]] = {}
+        """Per width of other networks: both first Linear layers stacked (one GEMM when k and v
+        share their input, as in self-attention), the key net's width, and the rest of each."""
         for dim in hypernetwork.dims:
             pair = hypernetwork.pair(dim)
             assert pair is not None
             forms = affine_form(pair[0]), affine_form(pair[1])
             if forms[0] is None or forms[1] is None:
+                self._stack_first(dim, pair[0], pair[1])
                 continue
             eye = torch.eye(dim, dtype=torch.float64)
             weight = torch.cat([eye + self.strength * w for w, _ in forms])  # type: ignore[misc]
             bias = torch.cat([self.strength * b for _, b in forms])  # type: ignore[misc]
             self.fused[dim] = (weight.to(device, dtype), bias.to(device, dtype))
 
+    def _stack_first(self, dim: int, k_net: Any, v_net: Any) -> None:
+        if not (isinstance(k_net, torch.nn.Sequential) and isinstance(v_net, torch.nn.Sequential)):
+            return
+        k0, v0 = k_net[0], v_net[0]
+        if not (isinstance(k0, torch.nn.Linear) and isinstance(v0, torch.nn.Linear)):
+            return
+        weight = torch.cat([k0.weight.detach(), v0.weight.detach()])
+        bias = torch.cat([k0.bias.detach(), v0.bias.detach()])
+        self.first[dim] = (weight, bias, k0.out_features, k_net[1:], v_net[1:])
+
     def __call__(self, key: torch.Tensor, value: torch.Tensor) -> KV:
         if self.strength == 0.0:
             return key, value
         dim = key.shape[-1]
+        first = self.first.get(dim)
+        if first is not None and key is value:
+            weight, bias, split, k_rest, v_rest = first
+            k_hidden, v_hidden = F.linear(key, weight, bias).split(
+                [split, weight.shape[0] - split], dim=-1
+            )
+            return (
+                torch.add(key, k_rest(k_hidden), alpha=self.strength),
+                torch.add(value, v_rest(v_hidden), alpha=self.strength),
+            )
         fused = self.fused.get(dim)
         if fused is not None:
             weight, bias = fused
@@ -94,7 +118,10 @@ class KVStep:
         pair = self.hypernetwork.pair(dim)
         if pair is None:
             return key, value
-        return key + pair[0](key) * self.strength, value + pair[1](value) * self.strength
+        return (
+            torch.add(key, pair[0](key), alpha=self.strength),
+            torch.add(value, pair[1](value), alpha=self.strength),
+        )
 
 
 class CrossCache:

@@ -133,3 +133,17 @@ def test_folded_step_chains_after_a_nonlinear_one(unet: Any, tmp_path: Path) -> 
         v1 = c + first.pair(64)[1](c) * 0.5
         torch.testing.assert_close(k, k1 + second.pair(64)[0](k1) * 0.3, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(v, v1 + second.pair(64)[1](v1) * 0.3, rtol=1e-5, atol=1e-5)
+
+
+def test_stacked_first_layer_matches_the_networks(tmp_path: Path) -> None:
+    from nodes.sd.hypernetwork import write_tiny_hypernetwork
+
+    hn = load_hypernetwork(write_tiny_hypernetwork(tmp_path / "t.pt"))  # relu + layer norm
+    step = KVStep(hn, 0.6)
+    assert step.fused == {} and set(step.first) == set(TINY_WIDTHS)
+    c = rand(2, 5, 64, seed=4)
+    k_net, v_net = hn.pair(64)
+    with torch.inference_mode():
+        k_in, v_in = step(c, c)  # shared input: one GEMM for both first layers
+        torch.testing.assert_close(k_in, c + k_net(c) * 0.6, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(v_in, c + v_net(c) * 0.6, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from nodegraph.server.paths import (
+from nodegraph.paths import (
     content_disposition,
     resolve_inside,
     sanitize_upload_name,

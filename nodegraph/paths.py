@@ -1,4 +1,5 @@
-"""Path safety for the file routes: names from clients never reach outside their folder.
+"""Path safety for client-given names: they never reach outside their folder (file routes,
+LoadImage).
 
 ComfyUI checks containment without resolving symlinks and rejects any name containing '..'
 (so `a..png` fails while a symlink to /etc passes). Here a name is refused only for what
