@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install run models test check lint typecheck bench bench-sd bench-patches bench-server
+.PHONY: install run models test test-js test-web check lint typecheck bench bench-sd bench-patches bench-server
 
 install:  ## torch's CPU wheel must come first, or pip pulls gigabytes of CUDA wheels
 	$(PIP) install torch==2.13.0
@@ -14,8 +14,16 @@ run: install models  ## install, then run txt2img headless; the PNG lands in out
 models:  ## the tiny SD1.x test family in ComfyUI's folder layout (random weights)
 	test -f models/checkpoints/tiny-sd1.safetensors || nodegraph make-tiny-models models
 
-test:
+JS_TESTS := $(wildcard tests/web/*.mjs)
+
+test:  ## everything: the editor's node unit tests and browser tests (Debian's chromium) included
 	$(PYTHON) -m pytest
+
+test-js:  ## only the editor's pure modules under node's built-in test runner (node 20)
+	$(if $(JS_TESTS),node --test $(JS_TESTS),@echo "no JavaScript tests")
+
+test-web:  ## only the browser tests; screenshots land in tests/web/screenshots/
+	$(PYTHON) -m pytest tests/web
 
 lint:
 	ruff check nodegraph nodes tests bench

@@ -13,7 +13,14 @@ from aiohttp import web
 
 from nodegraph.engine import Engine
 from nodegraph.jobs import JobQueue
-from nodegraph.server import file_routes, info_routes, job_routes, prompt_routes, security
+from nodegraph.server import (
+    file_routes,
+    info_routes,
+    job_routes,
+    prompt_routes,
+    security,
+    static_routes,
+)
 from nodegraph.server.keys import ENGINE, HUB, QUEUE, SERVER, WORKER, ServerSettings
 from nodegraph.server.websocket import Hub
 from nodegraph.server.worker import Worker
@@ -52,6 +59,7 @@ def create_app(
     app.router.add_get("/ws", hub.handle)
     app.router.add_get("/api/ws", hub.handle)
     app.add_routes(job_routes.routes)
+    app.add_routes(static_routes.routes)  # last: API routes win; the editor is not under /api
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         hub.loop = asyncio.get_running_loop()

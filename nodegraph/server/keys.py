@@ -19,6 +19,13 @@ DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024
 """ComfyUI's --max-upload-size default (100 MB), the request body limit."""
 
 
+def default_web_dir() -> Path | None:
+    """The repository's `web/` folder (the editor), or None when it is not there (e.g. an
+    installed package without the editor files)."""
+    web_dir = Path(__file__).resolve().parents[2] / "web"
+    return web_dir if web_dir.is_dir() else None
+
+
 @dataclass
 class ServerSettings:
     """How the server listens and guards itself (the engine's Settings hold the folders)."""
@@ -32,6 +39,8 @@ class ServerSettings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     """Extra browser origins (e.g. "https://example.org") allowed besides the server's own."""
+    web_dir: Path | None = field(default_factory=default_web_dir)
+    """The editor's files, served at `/`; None: `/` answers a 404 saying they are missing."""
 
 
 ENGINE = web.AppKey("engine", Engine)
