@@ -1,0 +1,1 @@
+"""The bundled demo model: procedural training data, training and evaluation."""

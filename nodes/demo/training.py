@@ -1,0 +1,108 @@
+"""Resumable training plumbing shared by the demo stages: state files, devices, the loop.
+
+A stage's whole state (model weights, optimizer, step) lives in one `.pt` file, written
+atomically every `save_every` steps and at the end. Batches are a pure function of
+(seed, step), so a run that stops and resumes sees exactly the data it would have seen.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def log_line(text: str) -> None:
+    """Progress lines, flushed at once (training runs in the background, logging to a file)."""
+    print(text, flush=True)
+
+
+@dataclass
+class RunConfig:
+    """What every stage takes from the command line."""
+
+    state_dir: Path
+    steps: int
+    batch: int
+    lr: float
+    seed: int = 0
+    save_every: int = 200
+    device: str = "auto"
+    log_every: int = 25
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """A stage's saved state, or None for a fresh start."""
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return state
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically: an interrupted save never leaves a broken state file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def train_loop(
+    config: RunConfig,
+    name: str,
+    model: torch.nn.Module,
+    step_loss: Callable[[int], tuple[torch.Tensor, dict[str, float]]],
+    extra_state: Callable[[], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run `step_loss(step)` -> (loss, metrics) with AdamW from the saved step up to
+    `config.steps`; returns the final state dict. Losses are logged as running means."""
+    path = config.state_dir / f"{name}.pt"
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0
+    )
+    state = load_state(path)
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        log_line(f"{name}: resuming at step {step} from {path}")
+    model.train()
+    sums: dict[str, float] = {}
+    began, count = time.monotonic(), 0
+
+    def snapshot() -> dict[str, Any]:
+        data = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
+        if extra_state is not None:
+            data.update(extra_state())
+        return data
+
+    while step < config.steps:
+        loss, metrics = step_loss(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        count += 1
+        for key, value in {"loss": loss.item(), **metrics}.items():
+            sums[key] = sums.get(key, 0.0) + value
+        if step % config.log_every == 0 or step == config.steps:
+            rate = count / max(time.monotonic() - began, 1e-9)
+            means = " ".join(f"{k} {v / count:.4f}" for k, v in sums.items())
+            log_line(f"{name} step {step}/{config.steps}: {means} ({rate:.2f} steps/s)")
+            sums, began, count = {}, time.monotonic(), 0
+        if step % config.save_every == 0 or step == config.steps:
+            save_state(path, snapshot())
+    model.eval()
+    return snapshot()

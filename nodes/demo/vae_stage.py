@@ -1,0 +1,71 @@
+"""Stage 1: the demo VAE, trained to reconstruct the procedural scenes.
+
+Loss: L1 + MSE reconstruction plus a tiny KL term (SD's 1e-6 scale), enough for flat colours.
+Afterwards the latent scale is fixed exactly (see `rescale_latents`) so that SD1's constant
+0.18215 gives unit-variance latents, as every SD1 consumer assumes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL
+
+from nodes.demo.configs import DEMO_VAE, IMAGE_SIZE, SD1_SCALING
+from nodes.demo.scenes import batch
+from nodes.demo.training import RunConfig, log_line, train_loop
+
+KL_WEIGHT = 1e-6
+
+
+def build_vae(seed: int) -> AutoencoderKL:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return AutoencoderKL(**DEMO_VAE)
+
+
+def train_vae(config: RunConfig) -> AutoencoderKL:
+    """Train (or resume) the VAE up to `config.steps`; returns it rescaled, in eval mode."""
+    device = config.torch_device()
+    vae = build_vae(config.seed).to(device)
+
+    def step_loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        images, _ = batch(config.seed, step * config.batch, config.batch, IMAGE_SIZE)
+        x = torch.from_numpy(images).to(device)
+        posterior = vae.encode(x).latent_dist
+        generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
+        recon = vae.decode(posterior.sample(generator=generator)).sample
+        rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        kl = posterior.kl().mean()
+        return rec + KL_WEIGHT * kl, {"rec": rec.item(), "kl": kl.item()}
+
+    train_loop(config, "vae", vae, step_loss)
+    vae.eval().requires_grad_(False)
+    rescale_latents(vae, config.seed)
+    return vae
+
+
+@torch.no_grad()
+def latent_std(vae: AutoencoderKL, seed: int, count: int = 256) -> float:
+    """Standard deviation of the latent means over held-apart samples."""
+    device = next(vae.parameters()).device
+    images, _ = batch(seed + 7919, 10_000_000, count, IMAGE_SIZE)
+    means = vae.encode(torch.from_numpy(images).to(device)).latent_dist.mean
+    return float(means.std())
+
+
+@torch.no_grad()
+def rescale_latents(vae: AutoencoderKL, seed: int) -> float:
+    """Scale the latent space by k so its std becomes 1 / SD1_SCALING, exactly: the mean half
+    of quant_conv is multiplied by k, its log-variance half shifted by 2·ln k, and
+    post_quant_conv divided by k, so decode(encode(x)) is unchanged. Returns k."""
+    k = (1.0 / SD1_SCALING) / latent_std(vae, seed)
+    channels = vae.config.latent_channels
+    vae.quant_conv.weight[:channels] *= k
+    vae.quant_conv.bias[:channels] *= k
+    vae.quant_conv.bias[channels:] += 2 * math.log(k)
+    vae.post_quant_conv.weight /= k
+    log_line(f"vae: latents rescaled by {k:.4f} (std now {latent_std(vae, seed):.3f})")
+    return k
