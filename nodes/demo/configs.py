@@ -11,5 +11,7 @@ SD1_SCALING = 0.18215
 reparametrised after training to give latents of standard deviation 1 / SD1_SCALING."""
 
 DEMO_VAE = vae_config((32, 64, 64, 64), IMAGE_SIZE)
-DEMO_UNET = unet_config((64, 128, 128, 128), 128, IMAGE_SIZE // 8)
-DEMO_CLIP = clip_config(128, 3, 512)
+DEMO_UNET = unet_config((32, 64, 128, 128), 64, IMAGE_SIZE // 8)
+DEMO_CLIP = clip_config(64, 3, 256)
+SIZE_BUDGET = 40 * 1024 * 1024
+"""Bytes all bundled files may take (issue): checkpoint, ControlNet and hypernetwork, fp16."""

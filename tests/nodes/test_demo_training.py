@@ -47,3 +47,15 @@ def test_vae_rescale_is_exact() -> None:
     assert k > 0
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
     assert abs(latent_std(vae, 0) * SD1_SCALING - 1.0) < 1e-3
+
+
+def test_demo_family_fits_the_size_budget() -> None:
+    from diffusers import ControlNetModel
+
+    from nodes.demo.configs import SIZE_BUDGET
+    from nodes.demo.unet_stage import DemoDenoiser
+
+    model, vae = DemoDenoiser(0), build_vae(0)
+    control = ControlNetModel.from_unet(model.unet)
+    params = sum(p.numel() for m in (model, vae, control) for p in m.parameters())
+    assert params * 2 < SIZE_BUDGET * 0.95  # fp16, leaving room for the hypernetwork
