@@ -115,10 +115,14 @@ def same_origin(origin: str, host: str) -> bool:
     return origin_port is None or host_port is None or origin_port == host_port
 
 
+def hosts(listen: str) -> list[str]:
+    """The addresses of a comma-separated --listen value."""
+    return [part.strip().strip("[]") for part in listen.split(",") if part.strip()]
+
+
 def is_loopback(host: str) -> bool:
     """Whether every address in a --listen value is loopback (or localhost)."""
-    for part in host.split(","):
-        part = part.strip().strip("[]")
+    for part in hosts(host):
         if part == "localhost":
             continue
         try:

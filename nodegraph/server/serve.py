@@ -12,14 +12,9 @@ from aiohttp import web
 from nodegraph.engine import Engine
 from nodegraph.server.app import create_app
 from nodegraph.server.keys import ServerSettings
-from nodegraph.server.security import exposure_warning
+from nodegraph.server.security import exposure_warning, hosts
 
 log = logging.getLogger(__name__)
-
-
-def hosts(listen: str) -> list[str]:
-    """The addresses of a comma-separated --listen value."""
-    return [part.strip().strip("[]") for part in listen.split(",") if part.strip()]
 
 
 async def _run(engine: Engine, server: ServerSettings) -> None:

@@ -53,7 +53,7 @@ class Client:
     socket: web.WebSocketResponse
     previews: bool = False
     flags: dict[str, Any] = field(default_factory=dict)
-    outbox: asyncio.Queue[Frame | None] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
+    outbox: asyncio.Queue[Frame] = field(default_factory=lambda: asyncio.Queue(BACKLOG))
 
     @property
     def preview_metadata(self) -> bool:
@@ -114,7 +114,6 @@ class Hub:
         finally:
             if self.clients.get(sid) is client:
                 del self.clients[sid]
-            client.outbox.put_nowait(None) if not client.outbox.full() else None
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
@@ -135,7 +134,7 @@ class Hub:
     async def _send_loop(self, client: Client) -> None:
         while True:
             frame = await client.outbox.get()
-            if frame is None or client.socket.closed:
+            if client.socket.closed:
                 return
             try:
                 if isinstance(frame, bytes):

@@ -67,5 +67,5 @@ def rescale_latents(vae: AutoencoderKL, seed: int) -> float:
     vae.quant_conv.bias[:channels] *= k
     vae.quant_conv.bias[channels:] += 2 * math.log(k)
     vae.post_quant_conv.weight /= k
-    log_line(f"vae: latents rescaled by {k:.4f} (std now {latent_std(vae, seed):.3f})")
+    log_line(f"vae: latents rescaled by {k:.4f} (std now {1 / SD1_SCALING:.3f} by construction)")
     return k

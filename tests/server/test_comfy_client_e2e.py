@@ -6,72 +6,28 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.live_server import nodegraph_serve
+
 REPO = Path(__file__).resolve().parents[2]
 comfy = pytest.importorskip("comfy_api_simplified")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(tiny_models: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
     out = tmp_path / "output"
     inputs = tmp_path / "input"  # uploads land here, never in the repository
     shutil.copytree(REPO / "workflows" / "input", inputs)
-    command = [
-        sys.executable,
-        "-m",
-        "nodegraph",
-        "serve",
-        "--port",
-        str(port),
-        "--models-dir",
-        str(tiny_models),
-        "--output-dir",
-        str(out),
-        "--input-dir",
-        str(inputs),
-        "--data-dir",
-        str(tmp_path / "data"),
-    ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    line = ""
-    while "serving on" not in line:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            raise AssertionError(f"nodegraph serve exited with {process.returncode}")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("nodegraph serve did not start in 60 s")
-    try:
-        yield f"http://127.0.0.1:{port}", out
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    args = ["--models-dir", str(tiny_models), "--output-dir", str(out), "--input-dir", str(inputs)]
+    args += ["--data-dir", str(tmp_path / "data")]
+    with nodegraph_serve(args, tmp_path / "server.log", cwd=tmp_path) as served:
+        yield served.url, out
 
 
 def test_txt2img_through_a_pypi_comfyui_client(live_server: tuple[str, Path]) -> None:

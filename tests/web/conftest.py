@@ -11,16 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+
+from tests.live_server import nodegraph_serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
@@ -29,7 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("NODEGRAPH_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = REPO / "tests" / "web" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
-SERVER_START_TIMEOUT = 120.0
 
 BENIGN_CONSOLE = (
     re.compile(r"favicon\.ico"),
@@ -46,13 +42,6 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `python -m nodegraph serve` on a free port (tiny models, latent previews, tmp
@@ -63,57 +52,11 @@ def live_server(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         folder.mkdir()
     for picture in (REPO / "workflows" / "input").iterdir():
         shutil.copy(picture, folders["input"] / picture.name)
-    port = free_port()
-    log_path = root / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "nodegraph",
-        "serve",
-        "--port",
-        str(port),
-        "--models-dir",
-        str(tiny_models),
-        "--output-dir",
-        str(folders["output"]),
-        "--input-dir",
-        str(folders["input"]),
-        "--data-dir",
-        str(folders["data"]),
-        "--previews",
-        "latent",
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, url, log_path)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_until_serving(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    """Return once the server answers /system_stats; fail with its log if it died or hung."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"nodegraph serve exited ({process.returncode}):\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/system_stats", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    process.kill()
-    pytest.fail(
-        f"nodegraph serve did not answer within {SERVER_START_TIMEOUT}s:\n{log_path.read_text()}"
-    )
+    args = ["--models-dir", str(tiny_models), "--previews", "latent"]
+    for name, folder in folders.items():
+        args += [f"--{name}-dir", str(folder)]
+    with nodegraph_serve(args, root / "server.log") as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")

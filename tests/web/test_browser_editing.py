@@ -10,20 +10,15 @@ Edits go through the real mouse and keyboard; only scene setup and checks read
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from nodegraph.ui_workflow import ui_to_api
-from tests.web.conftest import free_port, wait_until_serving
 from tests.web.test_browser import (
     RUN_TIMEOUT_MS,
     add_node_by_search,
@@ -501,42 +496,9 @@ def test_load_image_upload(page: Page, live_server: str, screenshot: Shot, tmp_p
 # -- 9. live sampling previews ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def previews_server(tiny_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Another `nodegraph serve`, started with `--previews latent` for this module's preview
-    test (independent of the flags of the shared live_server); yields its base URL."""
-    root = tmp_path_factory.mktemp("previews_server")
-    folders = {name: root / name for name in ("output", "input", "data")}
-    for folder in folders.values():
-        folder.mkdir()
-    port = free_port()
-    log_path = root / "server.log"
-    command = [sys.executable, "-m", "nodegraph", "serve", "--port", str(port)]
-    command += ["--models-dir", str(tiny_models), "--previews", "latent"]
-    for name, folder in folders.items():
-        command += [f"--{name}-dir", str(folder)]
-    # One torch thread: with the CPUs busy (chromium, other processes) torch's OpenMP threads
-    # can slow a tiny sampling step from milliseconds to seconds.
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=environment
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, url, log_path)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def test_live_previews_on_sampler(page: Page, previews_server: str, screenshot: Shot) -> None:
-    open_editor(page, previews_server)
+def test_live_previews_on_sampler(page: Page, live_server: str, screenshot: Shot) -> None:
+    # live_server runs with --previews latent
+    open_editor(page, live_server)
     (sampler,) = nodes_of(page, "KSampler")
     (save,) = nodes_of(page, "SaveImage")
     sid = sampler["id"]
