@@ -2,13 +2,13 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install run models test test-js test-web check lint typecheck bench bench-sd bench-patches bench-server
+.PHONY: install run models test test-js test-web check lint typecheck bench bench-sd bench-patches bench-server bench-demo
 
 install:  ## torch's CPU wheel must come first, or pip pulls gigabytes of CUDA wheels
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
 
-run: install models  ## install, then run txt2img headless; the PNG lands in output/
+run: install  ## install, then run txt2img headless on the bundled demo model; the PNG lands in output/
 	nodegraph run workflows/txt2img.json --models-dir models
 
 models:  ## the tiny SD1.x test family in ComfyUI's folder layout (random weights)
@@ -43,6 +43,9 @@ bench-sd:  ## ours vs diffusers on an SD1.5-architecture checkpoint (minutes on 
 
 bench-patches:  ## per-step cost of a hypernetwork and a ControlNet (minutes on a CPU)
 	$(PYTHON) bench/patches.py
+
+bench-demo:  ## the demo model's prompt following, ControlNet and hypernetwork (minutes on a CPU)
+	$(PYTHON) bench/demo_quality.py --sheet bench/demo_sheet.png
 
 bench-server:  ## 1,000 prompts from 20 concurrent clients against a live `nodegraph serve`
 	$(PYTHON) bench/server.py

@@ -34,6 +34,10 @@ FOLDERS: dict[str, tuple[str, ...]] = {
 }
 """Folder name -> sub-directories of the models dir (ComfyUI's folder_paths defaults)."""
 
+BUNDLED_DIR = Path(__file__).resolve().parent / "demo" / "models"
+"""The demo model family shipped inside the package, in ComfyUI's layout. It is searched last
+for every folder, so its files are listed by default and a user's file of the same name wins."""
+
 LEGACY = {"clip": "text_encoders", "unet": "diffusion_models", "t2i_adapter": "controlnet"}
 EXTENSIONS: dict[str, frozenset[str]] = {"configs": frozenset({".yaml"})}
 
@@ -56,6 +60,7 @@ def folder_dirs(settings: Any, name: str) -> list[Path]:
         for folder, paths, is_default in read_extra_model_paths(config):
             if folder_name(folder) == name:
                 dirs = [*paths, *dirs] if is_default else [*dirs, *paths]
+    dirs.append(BUNDLED_DIR / name)
     seen: set[Path] = set()
     unique = []
     for d in dirs:

@@ -15,3 +15,6 @@ DEMO_UNET = unet_config((32, 64, 128, 128), 64, IMAGE_SIZE // 8)
 DEMO_CLIP = clip_config(64, 3, 256)
 SIZE_BUDGET = 40 * 1024 * 1024
 """Bytes all bundled files may take (issue): checkpoint, ControlNet and hypernetwork, fp16."""
+ENCODER_STEPS = 1350
+"""VAE steps after which its encoder is frozen (the latents the UNet learns are final); the
+shipped VAE used this default, and its state file records the value it was trained with."""

@@ -1,6 +1,7 @@
-"""Export the trained demo family as the files users get: a single-file SD1 LDM checkpoint.
-
-fp16 halves the size (the bundle must stay under 40 MB); the loader upcasts on the CPU.
+"""Export the trained demo family as the files users get, in ComfyUI's folder layout:
+`checkpoints/nodegraph-demo-sd1.safetensors` (single-file SD1 LDM checkpoint, fp16, so the
+bundle stays under 40 MB; the loader upcasts on the CPU), `controlnet/nodegraph-demo-canny
+.safetensors` (lllyasviel layout, fp16) and `hypernetworks/nodegraph-demo-bw.pt` (A1111).
 """
 
 from __future__ import annotations
@@ -10,31 +11,59 @@ from pathlib import Path
 import torch
 
 from nodes.demo.training import RunConfig, load_state, log_line
-from nodes.demo.unet_stage import DemoDenoiser, trained_vae
+from nodes.demo.unet_stage import load_denoiser, trained_vae
 from nodes.sd.checkpoint import save_ldm_checkpoint
+from nodes.sd.controlnet import write_controlnet
 
 CHECKPOINT_NAME = "nodegraph-demo-sd1.safetensors"
+CONTROLNET_NAME = "nodegraph-demo-canny.safetensors"
+HYPERNETWORK_FILE = "nodegraph-demo-bw.pt"
 
 
 def export_checkpoint(config: RunConfig, out_dir: Path) -> Path:
-    """Write `out_dir/nodegraph-demo-sd1.safetensors` from the saved stage states."""
-    state = load_state(config.state_dir / "unet.pt")
-    if state is None:
-        raise SystemExit("train the UNet first: nodegraph train-demo unet")
-    model = DemoDenoiser(config.seed)
-    model.load_state_dict(state["model"])
-    vae = trained_vae(config)
-    path = Path(out_dir) / CHECKPOINT_NAME
+    """Write `out_dir/checkpoints/nodegraph-demo-sd1.safetensors` from the saved states."""
+    model = load_denoiser(config)
+    vae_state = load_state(config.state_dir / "vae.pt")
+    unet_state = load_state(config.state_dir / "unet.pt")
+    assert vae_state is not None and unet_state is not None
+    path = Path(out_dir) / "checkpoints" / CHECKPOINT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     save_ldm_checkpoint(
         path,
         model.unet,
         model.text,
-        vae,
+        trained_vae(config),
         dtype=torch.float16,
-        metadata={
-            "nodegraph_demo_steps": f"vae {state.get('vae_step', '?')}, unet {state['step']}"
-        },
+        metadata={"nodegraph_demo_steps": f"vae {vae_state['step']}, unet {unet_state['step']}"},
     )
+    return _written(path)
+
+
+def export_controlnet(config: RunConfig, out_dir: Path) -> Path:
+    from nodes.demo.controlnet_stage import load_controlnet_state
+
+    path = Path(out_dir) / "controlnet" / CONTROLNET_NAME
+    return _written(write_controlnet(path, load_controlnet_state(config), torch.float16))
+
+
+def export_hypernetwork(config: RunConfig, out_dir: Path) -> Path:
+    from nodes.demo.hypernetwork_stage import load_hypernetwork_state, save_a1111
+
+    hypernetwork, step = load_hypernetwork_state(config)
+    path = Path(out_dir) / "hypernetworks" / HYPERNETWORK_FILE
+    return _written(save_a1111(hypernetwork, path, step))
+
+
+def export_all(config: RunConfig, out_dir: Path) -> list[Path]:
+    """Every file whose stage has a saved state (the checkpoint is required)."""
+    written = [export_checkpoint(config, out_dir)]
+    if (config.state_dir / "controlnet.pt").is_file():
+        written.append(export_controlnet(config, out_dir))
+    if (config.state_dir / "hypernetwork.pt").is_file():
+        written.append(export_hypernetwork(config, out_dir))
+    return written
+
+
+def _written(path: Path) -> Path:
     log_line(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path

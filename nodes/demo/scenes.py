@@ -96,10 +96,10 @@ def _caption(rng: np.random.Generator, scene: Scene) -> str:
     """One of several wordings; colour, shape, background and position are always named."""
     size = f"{scene.size} " if rng.random() < 0.5 and scene.count == 1 else ""
     if scene.count == 1:
-        thing = f"{_a(size + scene.color)} {scene.shape}"
+        thing = f"{article(size + scene.color)} {scene.shape}"
     else:
         thing = f"two {scene.color} {scene.shape}s"
-    bg = _a(scene.background)
+    bg = article(scene.background)
     templates = (
         f"{thing} {scene.position} on {bg} background",
         f"{thing} on {bg} background, {scene.position}",
@@ -138,7 +138,8 @@ def _inside(center: tuple[float, float], radius: float) -> tuple[float, float]:
     return (min(max(center[0], low), high), min(max(center[1], low), high))
 
 
-def _a(word: str) -> str:
+def article(word: str) -> str:
+    """The indefinite article and the word: "a red", "an orange"."""
     return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
@@ -147,7 +148,7 @@ def for_attributes(
 ) -> Scene:
     """A single-shape scene with fixed attributes (evaluation, fixtures), canonical caption."""
     center = _inside(POSITIONS[position], SIZES[size])
-    caption = f"{_a(color)} {shape} {position} on {_a(background)} background"
+    caption = f"{article(color)} {shape} {position} on {article(background)} background"
     return Scene(color, shape, background, size, position, 1, caption, (center,), SIZES[size])
 
 

@@ -1,15 +1,18 @@
 """Resumable training plumbing shared by the demo stages: state files, devices, the loop.
 
-A stage's whole state (model weights, optimizer, step) lives in one `.pt` file, written
+A stage's whole state (trained weights, optimizer, step) lives in one `.pt` file, written
 atomically every `save_every` steps and at the end. Batches are a pure function of
-(seed, step), so a run that stops and resumes sees exactly the data it would have seen.
+(seed, step), so a run that stops and resumes sees the data it would have seen. Adam's
+moments are stored as bf16 and weights that never train (seeded at construction) are not
+stored at all, which keeps the committed state files small; a resume is therefore equal to
+an unbroken run up to bf16 rounding of the moments, not bit for bit.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +37,20 @@ class RunConfig:
     save_every: int = 200
     device: str = "auto"
     log_every: int = 25
+    cooldown: int = 0
+    """The learning rate decays linearly to 0 over the last `cooldown` steps."""
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate for the update that makes step `step + 1`."""
+        left = self.steps - step
+        if self.cooldown > 0 and left < self.cooldown:
+            return self.lr * left / self.cooldown
+        return self.lr
 
 
 def load_state(path: Path) -> dict[str, Any] | None:
@@ -57,15 +69,32 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
+def compact_optimizer(state: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer state with floating moments as bf16 (loading casts them back to the
+    parameters' dtype): half the bytes of the largest part of a state file."""
+    per_param = {
+        index: {
+            key: value.to(torch.bfloat16)
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() > 0
+            else value
+            for key, value in entries.items()
+        }
+        for index, entries in state["state"].items()
+    }
+    return {**state, "state": per_param}
+
+
 def train_loop(
     config: RunConfig,
     name: str,
     model: torch.nn.Module,
     step_loss: Callable[[int], tuple[torch.Tensor, dict[str, float]]],
     extra_state: Callable[[], dict[str, Any]] | None = None,
+    seeded: Collection[str] = (),
 ) -> dict[str, Any]:
     """Run `step_loss(step)` -> (loss, metrics) with AdamW from the saved step up to
-    `config.steps`; returns the final state dict. Losses are logged as running means."""
+    `config.steps`; returns the final state dict. Losses are logged as running means.
+    `seeded` names state-dict entries that never train (rebuilt from the seed): not saved."""
     path = config.state_dir / f"{name}.pt"
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0
@@ -73,7 +102,9 @@ def train_loop(
     state = load_state(path)
     step = 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
+        if unexpected or set(missing) - set(seeded):
+            raise SystemExit(f"{path} does not fit this model: {missing[:3]} {unexpected[:3]}")
         optimizer.load_state_dict(state["optimizer"])
         step = int(state["step"])
         log_line(f"{name}: resuming at step {step} from {path}")
@@ -82,12 +113,19 @@ def train_loop(
     began, count = time.monotonic(), 0
 
     def snapshot() -> dict[str, Any]:
-        data = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
+        weights = {k: v for k, v in model.state_dict().items() if k not in seeded}
+        data = {
+            "model": weights,
+            "optimizer": compact_optimizer(optimizer.state_dict()),
+            "step": step,
+        }
         if extra_state is not None:
             data.update(extra_state())
         return data
 
     while step < config.steps:
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr_at(step)
         loss, metrics = step_loss(step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

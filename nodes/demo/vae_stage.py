@@ -1,8 +1,10 @@
 """Stage 1: the demo VAE, trained to reconstruct the procedural scenes.
 
 Loss: L1 + MSE reconstruction plus a tiny KL term (SD's 1e-6 scale), enough for flat colours.
-Afterwards the latent scale is fixed exactly (see `rescale_latents`) so that SD1's constant
-0.18215 gives unit-variance latents, as every SD1 consumer assumes.
+From step ENCODER_STEPS on, the encoder (and quant_conv) is frozen and only the decoder goes
+on training: latents are final from then, so the UNet can train on them while the decoder
+finishes beside it. The latent scale is fixed exactly (see `rescale_latents`) so that SD1's
+constant 0.18215 gives unit-variance latents, as every SD1 consumer assumes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
 
-from nodes.demo.configs import DEMO_VAE, IMAGE_SIZE, SD1_SCALING
+from nodes.demo.configs import DEMO_VAE, ENCODER_STEPS, IMAGE_SIZE, SD1_SCALING
 from nodes.demo.scenes import batch
 from nodes.demo.training import RunConfig, log_line, train_loop
 
@@ -26,22 +28,29 @@ def build_vae(seed: int) -> AutoencoderKL:
         return AutoencoderKL(**DEMO_VAE)
 
 
-def train_vae(config: RunConfig) -> AutoencoderKL:
-    """Train (or resume) the VAE up to `config.steps`; returns it rescaled, in eval mode."""
+def train_vae(config: RunConfig, encoder_steps: int = ENCODER_STEPS) -> AutoencoderKL:
+    """Train (or resume) the VAE up to `config.steps`, the encoder only for the first
+    `encoder_steps`; returns it rescaled, in eval mode."""
     device = config.torch_device()
     vae = build_vae(config.seed).to(device)
+    encoder = (vae.encoder, vae.quant_conv)
 
     def step_loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         images, _ = batch(config.seed, step * config.batch, config.batch, IMAGE_SIZE)
         x = torch.from_numpy(images).to(device)
-        posterior = vae.encode(x).latent_dist
+        frozen = step >= encoder_steps
+        for part in encoder:
+            part.requires_grad_(not frozen)  # no grad: AdamW leaves the weights alone
+        with torch.set_grad_enabled(not frozen):
+            posterior = vae.encode(x).latent_dist
         generator = torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + step)
         recon = vae.decode(posterior.sample(generator=generator)).sample
         rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
         kl = posterior.kl().mean()
-        return rec + KL_WEIGHT * kl, {"rec": rec.item(), "kl": kl.item()}
+        loss = rec if frozen else rec + KL_WEIGHT * kl
+        return loss, {"rec": rec.item(), "kl": kl.item()}
 
-    train_loop(config, "vae", vae, step_loss)
+    train_loop(config, "vae", vae, step_loss, lambda: {"encoder_steps": encoder_steps})
     vae.eval().requires_grad_(False)
     rescale_latents(vae, config.seed)
     return vae

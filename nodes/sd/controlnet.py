@@ -159,12 +159,16 @@ def write_tiny_controlnet(path: Path | str, seed: int = 0) -> Path:
     return write_controlnet(path, tiny_controlnet(seed))
 
 
-def write_controlnet(path: Path | str, net: ControlNetModel) -> Path:
-    """Save a diffusers ControlNet in the lllyasviel layout with `control_model.` keys."""
+def write_controlnet(
+    path: Path | str, net: ControlNetModel, dtype: torch.dtype | None = None
+) -> Path:
+    """Save a diffusers ControlNet in the lllyasviel layout with `control_model.` keys, in
+    `dtype` (default: the model's own)."""
     path = Path(path)
     sd = add_prefix(controlnet_diffusers_to_ldm(net.state_dict()), LDM_PREFIX)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata={"format": "pt"})
+    tensors = {k: v.to(dtype or v.dtype).contiguous() for k, v in sd.items()}
+    save_file(tensors, str(path), metadata={"format": "pt"})
     return path
 
 

@@ -265,24 +265,33 @@ def write_hypernetwork(
         return tensors
 
     data: dict[Any, Any] = {dim: [net(dim), net(dim)] for dim in widths}
-    data.update(
-        {
-            "step": 1000,
-            "name": Path(path).stem,
-            "layer_structure": list(layer_structure),
-            "activation_func": activation,
-            "is_layer_norm": layer_norm,
-            "weight_initialization": "Normal",
-            "sd_checkpoint": None,
-            "sd_checkpoint_name": None,
-            "activate_output": False,
-            "use_dropout": False,
-            "dropout_structure": [0, 0, 0],
-            "last_layer_dropout": False,
-            "optional_info": None,
-        }
-    )
+    data.update(a1111_options(Path(path).stem, layer_structure, activation, layer_norm, 1000))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(data, path)
     return path
+
+
+def a1111_options(
+    name: str,
+    layer_structure: tuple[float, ...],
+    activation: str,
+    layer_norm: bool,
+    step: int,
+) -> dict[str, Any]:
+    """The non-weight entries of an A1111 hypernetwork file."""
+    return {
+        "step": step,
+        "name": name,
+        "layer_structure": list(layer_structure),
+        "activation_func": activation,
+        "is_layer_norm": layer_norm,
+        "weight_initialization": "Normal",
+        "sd_checkpoint": None,
+        "sd_checkpoint_name": None,
+        "activate_output": False,
+        "use_dropout": False,
+        "dropout_structure": [0] * len(layer_structure),
+        "last_layer_dropout": False,
+        "optional_info": None,
+    }

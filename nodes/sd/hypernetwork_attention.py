@@ -69,6 +69,8 @@ class KVStep:
         self.first: dict[int, tuple[torch.Tensor, torch.Tensor, int, Any, Any]] = {}
         """Per width of other networks: both first Linear layers stacked (one GEMM when k and v
         share their input, as in self-attention), the key net's width, and the rest of each."""
+        if any(p.requires_grad for p in hypernetwork.parameters()):
+            return  # being trained: run the networks as built so every layer gets gradients
         for dim in hypernetwork.dims:
             pair = hypernetwork.pair(dim)
             assert pair is not None

@@ -629,17 +629,18 @@ describe('defaultWorkflow', () => {
     assert.deepEqual(Object.values(prompt).map((n) => n.class_type).sort(), [
       'CLIPTextEncode', 'CLIPTextEncode', 'CheckpointLoaderSimple', 'EmptyLatentImage', 'KSampler',
       'SaveImage', 'VAEDecode']);
-    assert.equal(byClass.CheckpointLoaderSimple.inputs.ckpt_name, 'tiny-sd1.safetensors');
-    assert.deepEqual(byClass.EmptyLatentImage.inputs, { width: 128, height: 128, batch_size: 1 });
-    assert.equal(byClass.KSampler.inputs.steps, 12);
+    assert.equal(byClass.CheckpointLoaderSimple.inputs.ckpt_name, 'nodegraph-demo-sd1.safetensors');
+    assert.deepEqual(byClass.EmptyLatentImage.inputs, { width: 64, height: 64, batch_size: 1 });
+    assert.equal(byClass.KSampler.inputs.steps, 20);
     const texts = Object.values(prompt).filter((n) => n.class_type === 'CLIPTextEncode')
       .map((n) => n.inputs.text);
-    assert.deepEqual(texts, ['a red circle on a blue background', 'blurry, noisy']);
+    assert.deepEqual(texts, ['a red circle in the top left on a blue background', '']);
     const sampler = byClass.KSampler.inputs;
     const ckptId = Object.keys(prompt).find((k) => prompt[k].class_type === 'CheckpointLoaderSimple');
     assert.deepEqual(sampler.model, [ckptId, 0]);
-    assert.equal(prompt[sampler.positive[0]].inputs.text, 'a red circle on a blue background');
-    assert.equal(prompt[sampler.negative[0]].inputs.text, 'blurry, noisy');
+    assert.equal(prompt[sampler.positive[0]].inputs.text,
+      'a red circle in the top left on a blue background');
+    assert.equal(prompt[sampler.negative[0]].inputs.text, '');
     assert.deepEqual(byClass.SaveImage.inputs.images[1], 0);
     assertConsistent(wf);
     // Laid out left to right along the data flow.

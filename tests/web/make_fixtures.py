@@ -36,7 +36,11 @@ ENGINE_CASES = (
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 # File lists depend on the machine; the fixture pins them so it is the same everywhere.
 PINNED_CHOICES = {
-    ("CheckpointLoaderSimple", "ckpt_name"): ["tiny-sd1.safetensors", "v1-5-pruned.safetensors"],
+    ("CheckpointLoaderSimple", "ckpt_name"): [
+        "nodegraph-demo-sd1.safetensors",
+        "tiny-sd1.safetensors",
+        "v1-5-pruned.safetensors",
+    ],
     ("LoadImage", "image"): ["example.png"],
     ("LoadImageMask", "image"): ["example.png"],
 }

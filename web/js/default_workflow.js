@@ -1,13 +1,17 @@
-// The workflow shown on first start: ComfyUI's classic txt2img graph, tuned for the tiny
-// test models (small image, few steps) so a first "Queue" finishes quickly.
+// The workflow shown on first start: ComfyUI's classic txt2img graph, set up for the bundled
+// demo model (64x64, a prompt it was trained to follow) so a first "Queue" makes a real
+// picture within seconds on a CPU.
 import { connect, createNode, emptyWorkflow, setWidget, widgetSpecs } from './graph.js';
+
+const DEMO_CHECKPOINT = 'nodegraph-demo-sd1.safetensors';
 
 const REQUIRED = ['CheckpointLoaderSimple', 'CLIPTextEncode', 'EmptyLatentImage', 'KSampler',
   'VAEDecode', 'SaveImage'];
 
 /**
  * Build the default txt2img workflow from the server's node definitions, laid out left to
- * right, with the first checkpoint the server lists. Throws when a core node is missing.
+ * right, with the demo checkpoint (else the first .safetensors the server lists). Throws
+ * when a core node is missing.
  */
 export function defaultWorkflow(defs) {
   const absent = REQUIRED.filter((type) => !defs || !Object.prototype.hasOwnProperty.call(defs, type));
@@ -38,14 +42,17 @@ export function defaultWorkflow(defs) {
   save.size = [Math.max(save.size[0], 300), Math.max(save.size[1], 320)];
 
   const ckpt = widgetSpecs(defs.CheckpointLoaderSimple).find((spec) => spec.name === 'ckpt_name');
-  const preferred = (ckpt?.choices ?? []).find((name) => String(name).endsWith('.safetensors'));
-  if (preferred) set(checkpoint, 'ckpt_name', preferred); // safetensors loads without a pickle
-  set(positive, 'text', 'a red circle on a blue background');
-  set(negative, 'text', 'blurry, noisy');
-  set(latent, 'width', 128);
-  set(latent, 'height', 128);
+  const choices = (ckpt?.choices ?? []).map(String);
+  const preferred = choices.includes(DEMO_CHECKPOINT)
+    ? DEMO_CHECKPOINT
+    : choices.find((name) => name.endsWith('.safetensors')); // loads without a pickle
+  if (preferred) set(checkpoint, 'ckpt_name', preferred);
+  set(positive, 'text', 'a red circle in the top left on a blue background');
+  set(negative, 'text', '');
+  set(latent, 'width', 64);
+  set(latent, 'height', 64);
   set(latent, 'batch_size', 1);
-  set(sampler, 'steps', 12);
+  set(sampler, 'steps', 20);
 
   link(checkpoint, 0, sampler, 'model');
   link(checkpoint, 1, positive, 'clip');

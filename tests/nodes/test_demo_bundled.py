@@ -1,0 +1,77 @@
+"""The demo family shipped inside the package: present, within the size budget, listed by
+default (a user's file of the same name wins), and good enough that the README's workflow
+draws what its prompt says for several seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nodegraph.settings import Settings
+from nodes import folders
+from nodes.demo.analyse import read_scene
+from nodes.demo.configs import SIZE_BUDGET
+from nodes.demo.evaluate import WorkflowRunner, greyness
+from nodes.demo.export import CHECKPOINT_NAME, CONTROLNET_NAME, HYPERNETWORK_FILE
+
+BUNDLED = {
+    "checkpoints": CHECKPOINT_NAME,
+    "controlnet": CONTROLNET_NAME,
+    "hypernetworks": HYPERNETWORK_FILE,
+}
+README_PROMPT = "a red circle in the top left on a blue background"
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> WorkflowRunner:
+    """An engine over an empty models folder: only the bundled files are there."""
+    return WorkflowRunner(work_dir=tmp_path_factory.mktemp("demo"))
+
+
+def test_bundled_files_ship_within_the_budget() -> None:
+    sizes = [(folders.BUNDLED_DIR / sub / name).stat().st_size for sub, name in BUNDLED.items()]
+    assert sum(sizes) <= SIZE_BUDGET
+
+
+def test_bundled_files_are_listed_and_a_users_file_wins(tmp_path: Path) -> None:
+    settings = Settings(base_dir=tmp_path)
+    for sub, name in BUNDLED.items():
+        assert name in folders.list_files(settings, sub)
+        assert folders.full_path(settings, sub, name) == folders.BUNDLED_DIR / sub / name
+    mine = settings.models_dir / "checkpoints" / CHECKPOINT_NAME
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"mine")
+    assert folders.list_files(settings, "checkpoints").count(CHECKPOINT_NAME) == 1
+    assert folders.full_path(settings, "checkpoints", CHECKPOINT_NAME) == mine
+
+
+def test_readme_workflow_matches_its_prompt(runner: WorkflowRunner) -> None:
+    workflow = runner.workflow("txt2img.json")
+    assert workflow["6"]["inputs"]["text"] == README_PROMPT
+    for seed in (1, 2, 3):
+        reading = read_scene(runner.txt2img(README_PROMPT, seed))
+        assert (reading.background, reading.color, reading.position) == (
+            "blue",
+            "red",
+            "in the top left",
+        ), seed
+
+
+def test_hypernetwork_turns_the_picture_black_and_white(runner: WorkflowRunner) -> None:
+    def styled(strength: float) -> np.ndarray:
+        workflow = runner.workflow("hypernetwork.json")
+        workflow["10"]["inputs"]["strength"] = strength
+        return runner.run(workflow)[0]
+
+    plain = runner.txt2img(README_PROMPT, 42)
+    assert np.array_equal(styled(0.0), plain)
+    assert greyness(styled(1.0)) > greyness(plain) + 0.3
+
+
+def test_controlnet_workflow_follows_its_edges(runner: WorkflowRunner) -> None:
+    workflow = runner.workflow("controlnet_canny.json")
+    image = runner.run(workflow)[0]
+    reading = read_scene(image)
+    assert reading.shape is not None
