@@ -12,7 +12,7 @@ Run from the repository root (minutes on a CPU):
 * controlnet: workflows/controlnet_canny.json on 12 rendered scenes, prompts without the
   position; IoU of the generated shape with the scene's shape, with and without the
   ControlNet. Target: IoU >= 0.6 in >= 10 cases.
-* hypernetwork: workflows/hypernetwork.json at strengths 0, 0.5, 1 on 8 held-out prompts:
+* hypernetwork: workflows/hypernetwork.json at strengths 0, 0.5, 1 on 6 held-out prompts x 2 seeds:
   mean greyness (1 - saturation) must rise with strength, and strength 0 must give exactly
   the plain model's pixels.
 

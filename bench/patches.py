@@ -161,7 +161,7 @@ def build_prompt(job: dict[str, Any], steps: int, seed: int) -> dict[str, Any]:
     elif variant == "controlnet":
         prompt["12"]["inputs"]["control_net_name"] = job["controlnet_name"]
         prompt["13"]["inputs"].update(strength=1.0, start_percent=0.0, end_percent=1.0)
-    for unused in ("8", "9"):
+    for unused in ("8", "20", "9"):  # VAEDecode, ImageScale, SaveImage
         del prompt[unused]
     prompt["out"] = {"class_type": "BenchLatentCapture", "inputs": {"samples": ["3", 0]}}
     return prompt

@@ -24,7 +24,7 @@ STAGES: dict[str, dict[str, float]] = {
     "vae": {"steps": 3000, "batch": 32, "lr": 2e-4, "encoder_steps": ENCODER_STEPS},
     "unet": {"steps": 5000, "batch": 64, "lr": 3e-4, "cooldown": 1000},
     "controlnet": {"steps": 1500, "batch": 32, "lr": 5e-4, "cooldown": 500},
-    "hypernetwork": {"steps": 1500, "batch": 32, "lr": 5e-4, "cooldown": 500},
+    "hypernetwork": {"steps": 1500, "batch": 32, "lr": 1e-3, "cooldown": 500},
     "export": {"steps": 0, "batch": 1, "lr": 0.0},
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,8 +38,8 @@ class WorkflowRunner:
 
         self._tmp = tempfile.TemporaryDirectory() if work_dir is None else None
         base = Path(self._tmp.name if self._tmp else work_dir)  # type: ignore[arg-type]
-        self.input_dir = base / "input"
-        self.input_dir.mkdir(parents=True, exist_ok=True)
+        self.input_dir = base / "input"  # the workflows' pictures, and evaluation scenes
+        shutil.copytree(WORKFLOWS / "input", self.input_dir, dirs_exist_ok=True)
         settings = Settings(
             base_dir=base, models_dir=models_dir or base / "models", input_dir=self.input_dir
         )
@@ -159,7 +160,7 @@ def greyness(image: np.ndarray) -> float:
 
 
 def hypernetwork_curve(
-    runner: WorkflowRunner, strengths: Iterable[float], seeds: Iterable[int], prompts: int = 8
+    runner: WorkflowRunner, strengths: Iterable[float], seeds: Iterable[int], prompts: int = 6
 ) -> dict[str, Any]:
     """Mean greyness of hypernetwork.json at each strength over held-out prompts, and whether
     strength 0 gives exactly the plain model's pixels."""

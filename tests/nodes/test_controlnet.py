@@ -308,6 +308,8 @@ def test_canny_workflow_runs_and_strength_zero_matches_plain(
     if "ControlNetApplyAdvanced" not in engine.registry.object_info(settings):
         engine.registry.add_module(cn_nodes)
     workflow = json.loads((REPO / "workflows/controlnet_canny.json").read_text())
+    workflow["4"]["inputs"]["ckpt_name"] = "tiny-sd1.safetensors"
+    workflow["12"]["inputs"]["control_net_name"] = "tiny-controlnet.safetensors"
     workflow["5"]["inputs"] |= {"width": 64, "height": 64}
     workflow["3"]["inputs"]["steps"] = 3
 

@@ -31,6 +31,7 @@ def test_listing_is_recursive_sorted_filtered_and_live(settings: Settings) -> No
     touch(models / "checkpoints" / ".git" / "x.safetensors")
     assert folders.list_files(settings, "checkpoints") == [
         "b.safetensors",
+        "nodegraph-demo-sd1.safetensors",  # bundled, listed after the user's folders
         os.path.join("sub", "a.ckpt"),
     ]
     touch(models / "checkpoints" / "c.pt")  # appears without any restart
@@ -78,8 +79,10 @@ def test_extra_model_paths_yaml(settings: Settings, tmp_path: Path) -> None:
     dirs = folders.folder_dirs(settings, "checkpoints")
     assert dirs[0] == tmp_path / "cfg" / "rel"  # is_default first, relative to the YAML file
     assert settings.models_dir / "checkpoints" in dirs
+    assert dirs[-1] == folders.BUNDLED_DIR / "checkpoints"  # the bundled demo family last
     assert folders.list_files(settings, "checkpoints") == [
         "local.safetensors",
+        "nodegraph-demo-sd1.safetensors",
         "x.safetensors",
         "y.safetensors",
     ]
@@ -105,4 +108,8 @@ def test_checkpoint_list_shows_diffusers_folders_not_their_files(settings: Setti
     touch(ckpts / "single.safetensors")
     touch(ckpts / "my-model" / "model_index.json")
     touch(ckpts / "my-model" / "unet" / "diffusion_pytorch_model.safetensors")
-    assert checkpoint_names(settings) == ["my-model", "single.safetensors"]
+    assert checkpoint_names(settings) == [
+        "my-model",
+        "nodegraph-demo-sd1.safetensors",
+        "single.safetensors",
+    ]

@@ -311,7 +311,7 @@ def test_object_info_matches_comfyui(tmp_path: Path) -> None:
     entry = info["HypernetworkLoader"]
     assert entry["input"]["required"] == {
         "model": ["MODEL"],
-        "hypernetwork_name": [["style.pt"]],
+        "hypernetwork_name": [["nodegraph-demo-bw.pt", "style.pt"]],  # bundled + the user's
         "strength": ["FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.01}],
     }
     assert entry["output"] == ["MODEL"] and entry["category"] == "loaders"

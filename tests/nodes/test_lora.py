@@ -395,6 +395,12 @@ def test_lora_workflow_does_not_contaminate_plain_runs(models_dir: Path, tmp_pat
 
     def small(name: str, **lora_inputs: float) -> dict:
         workflow = json.loads((root / name).read_text())
+        workflow["4"]["inputs"]["ckpt_name"] = "tiny-sd1.safetensors"  # lora.json's model
+        workflow["6"]["inputs"]["text"] = "a red circle"  # the same prompts in both files
+        workflow["7"]["inputs"]["text"] = "blurry"
+        if "20" in workflow:  # txt2img.json upscales before saving; lora.json does not
+            del workflow["20"]
+            workflow["9"]["inputs"]["images"] = ["8", 0]
         workflow["5"]["inputs"].update(width=64, height=64)
         workflow["3"]["inputs"]["steps"] = 3
         if "10" in workflow:

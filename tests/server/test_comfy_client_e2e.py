@@ -1,5 +1,5 @@
 """End to end: a real ComfyUI client from PyPI (comfy-api-simplified) against a live
-`nodegraph serve` process running workflows/txt2img.json with the tiny models."""
+`nodegraph serve` process running workflows/txt2img.json on the bundled demo model."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_txt2img_through_a_pypi_comfyui_client(live_server: tuple[str, Path]) ->
     ((name, data),) = images.items()
     assert name.startswith("txt2img_") and name.endswith("_.png")
     image = Image.open(io.BytesIO(data))
-    assert image.size == (128, 128)
+    assert image.size == (256, 256)  # 64x64, upscaled by the workflow's ImageScale
     assert (out / name).read_bytes() == data
     assert "prompt" in image.info  # the workflow travels in the PNG
 

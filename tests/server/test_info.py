@@ -40,7 +40,7 @@ async def test_models_and_embeddings_from_the_node_library(
     folders = await (await client.get("/models")).json()
     assert folders[0] == "checkpoints" and "loras" in folders and "hypernetworks" in folders
     files = await (await client.get("/models/checkpoints")).json()
-    assert files == ["a.ckpt", "sd/b.safetensors"]
+    assert files == ["a.ckpt", "nodegraph-demo-sd1.safetensors", "sd/b.safetensors"]  # + bundled
     assert await (await client.get("/models/loras")).json() == []
     missing = await client.get("/models/nope")
     assert missing.status == 404
