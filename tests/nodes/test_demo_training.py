@@ -38,7 +38,8 @@ def test_resumed_training_equals_an_unbroken_run(tmp_path: Path) -> None:
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=2e-3)  # moments were stored as bf16
     fresh = toy_run(tmp_path / "c", 2)
-    assert any(not torch.allclose(a, b) for a, b in zip(fresh.parameters(), resumed.parameters()))
+    pairs = zip(fresh.parameters(), resumed.parameters(), strict=True)
+    assert any(not torch.allclose(a, b) for a, b in pairs)
     assert not list((tmp_path / "b").glob("*.partial"))
     moments = load_state(tmp_path / "b" / "toy.pt")["optimizer"]["state"]  # type: ignore[index]
     assert {v["exp_avg"].dtype for v in moments.values()} == {torch.bfloat16}
@@ -79,7 +80,8 @@ def test_vae_encoder_freezes_after_encoder_steps(tmp_path: Path) -> None:
     config.steps = 3
     later = train_vae(config, encoder_steps=1)
     for part in ("encoder", "quant_conv"):
-        for a, b in zip(getattr(first, part).parameters(), getattr(later, part).parameters()):
+        before, after = getattr(first, part).parameters(), getattr(later, part).parameters()
+        for a, b in zip(before, after, strict=True):
             assert torch.equal(a, b)
     assert not torch.equal(first.decoder.conv_out.weight, later.decoder.conv_out.weight)
     assert load_state(tmp_path / "vae.pt")["encoder_steps"] == 1  # type: ignore[index]

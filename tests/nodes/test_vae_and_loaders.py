@@ -180,7 +180,8 @@ def test_diffusers_folders_load_through_both_loader_nodes(tmp_path: Path) -> Non
         )
     settings = Settings(base_dir=tmp_path)
     ctx = Context("1", "p", settings, InterruptFlag(), services={"models": ModelManager()})
-    assert loaders.checkpoint_names(settings) == ["nodegraph-demo-sd1.safetensors", "tiny-diffusers"]
+    bundled = "nodegraph-demo-sd1.safetensors"
+    assert loaders.checkpoint_names(settings) == [bundled, "tiny-diffusers"]
     assert loaders.diffusers_names(settings) == ["tiny-diffusers"]
     for model, _, _ in (
         loaders.checkpoint_loader_simple(ckpt_name="tiny-diffusers", ctx=ctx),
