@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import ControlNetModel
+from diffusers import ControlNetModel, UNet2DConditionModel
 
 from nodes.demo.denoising import CaptionIds, Noiser, PerImage, image_tensor
 from nodes.demo.scenes import Scene
@@ -34,15 +34,14 @@ def edge_hint(sample: Scene) -> torch.Tensor:
     return edges[0].repeat(3, 1, 1)
 
 
-def build_controlnet(config: RunConfig) -> ControlNetModel:
+def build_controlnet(unet: UNet2DConditionModel, seed: int) -> ControlNetModel:
     """A fresh ControlNet copied from the trained UNet. The zero convolutions into the UNet
     stay at zero (the model starts out exactly as the UNet), but the hint embedding's last
     convolution gets ordinary random weights: zero there as well would give it no gradient
     until the zero convolutions had grown, the slow start ControlNets are known for."""
-    base = load_denoiser(config)
-    net = ControlNetModel.from_unet(base.unet, conditioning_embedding_out_channels=HINT_WIDTHS)
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=HINT_WIDTHS)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed + 3)
+        torch.manual_seed(seed + 3)
         net.controlnet_cond_embedding.conv_out.reset_parameters()
     return net
 
@@ -51,7 +50,7 @@ def load_controlnet_state(config: RunConfig) -> ControlNetModel:
     state = load_state(config.state_dir / "controlnet.pt")
     if state is None:
         raise SystemExit("train the ControlNet first: nodegraph train-demo controlnet")
-    net = build_controlnet(config)
+    net = build_controlnet(load_denoiser(config).unet, config.seed)
     net.load_state_dict(state["model"])
     return net.eval().requires_grad_(False)
 
@@ -60,7 +59,7 @@ def train_controlnet(config: RunConfig) -> ControlNetModel:
     """Train (or resume) the ControlNet up to `config.steps` against the frozen UNet."""
     device = config.torch_device()
     base = load_denoiser(config).to(device)
-    net = build_controlnet(config).to(device)
+    net = build_controlnet(base.unet, config.seed).to(device)
     ids_of = CaptionIds()
     noiser = Noiser(trained_vae(config).to(device), config.seed, config.batch, EMPTY_CAPTIONS)
     hints = PerImage(edge_hint)

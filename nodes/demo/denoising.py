@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
 from nodes.demo.configs import IMAGE_SIZE, SD1_SCALING
-from nodes.demo.scenes import Scene, render, scene
+from nodes.demo.scenes import Scene, pixels, scene
 from nodes.sd.model_sampling import ModelSampling
 from nodes.sd.tokenizer import load_tokenizer, tokenize_with_weights
 
@@ -32,8 +31,7 @@ def scenes_of(seed: int, step: int, size: int) -> list[Scene]:
 
 def image_tensor(sample: Scene) -> torch.Tensor:
     """The rendered scene as float32 [3, H, W] in [-1, 1]."""
-    image, _ = render(sample, IMAGE_SIZE)
-    return torch.from_numpy(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1)
+    return torch.from_numpy(pixels(sample, IMAGE_SIZE))
 
 
 class PerImage:

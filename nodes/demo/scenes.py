@@ -188,12 +188,13 @@ def _draw(
         raise ValueError(f"unknown shape {shape!r}")
 
 
+def pixels(sample: Scene, side: int = 64) -> np.ndarray:
+    """The rendered scene as float32 [3, side, side] in [-1, 1], as models take images."""
+    image, _ = render(sample, side)
+    return np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+
+
 def batch(seed: int, start: int, count: int, side: int = 64) -> tuple[np.ndarray, list[str]]:
     """Images as float32 [count, 3, side, side] in [-1, 1] and their captions."""
-    images, captions = [], []
-    for index in range(start, start + count):
-        sample = scene(seed, index)
-        image, _ = render(sample, side)
-        images.append(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
-        captions.append(sample.caption)
-    return np.stack(images), captions
+    samples = [scene(seed, index) for index in range(start, start + count)]
+    return np.stack([pixels(s, side) for s in samples]), [s.caption for s in samples]
