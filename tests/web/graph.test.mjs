@@ -119,7 +119,7 @@ describe('createNode', () => {
 
   test('combo defaults, upload extras and combo outputs', () => {
     const wf = emptyWorkflow();
-    assert.deepEqual(add(wf, 'CheckpointLoaderSimple').widgets_values, ['tiny-sd1.safetensors']);
+    assert.deepEqual(add(wf, 'CheckpointLoaderSimple').widgets_values, ['nodegraph-demo-sd1.safetensors']);
     assert.deepEqual(add(wf, 'LoadImage').widgets_values, ['example.png', 'image']);
     const v3 = add(wf, 'V3Combo');
     assert.deepEqual(v3.widgets_values, ['b', 3]);
@@ -549,7 +549,7 @@ describe('loadWorkflow', () => {
                       'negative', 'latent_image', 'denoise']);
     assert.equal(findLink(wf, 4)[4], slotOf(sampler, 'positive'));
     assertConsistent(wf);
-    assert.equal(getWidget(wf, 3, 'steps', defs), 12);
+    assert.equal(getWidget(wf, 3, 'steps', defs), 20);
     assert.equal(getControlMode(wf, 3, 'seed', defs), 'fixed');
   });
 
@@ -634,12 +634,12 @@ describe('defaultWorkflow', () => {
     assert.equal(byClass.KSampler.inputs.steps, 20);
     const texts = Object.values(prompt).filter((n) => n.class_type === 'CLIPTextEncode')
       .map((n) => n.inputs.text);
-    assert.deepEqual(texts, ['a red circle in the top left on a blue background', '']);
+    assert.deepEqual(texts, ['a white square in the top right on a black background', '']);
     const sampler = byClass.KSampler.inputs;
     const ckptId = Object.keys(prompt).find((k) => prompt[k].class_type === 'CheckpointLoaderSimple');
     assert.deepEqual(sampler.model, [ckptId, 0]);
     assert.equal(prompt[sampler.positive[0]].inputs.text,
-      'a red circle in the top left on a blue background');
+      'a white square in the top right on a black background');
     assert.equal(prompt[sampler.negative[0]].inputs.text, '');
     assert.deepEqual(byClass.SaveImage.inputs.images[1], 0);
     assertConsistent(wf);

@@ -48,7 +48,7 @@ test('accepts a Uint8Array view with an offset', async () => {
   const padded = new Uint8Array(bytes.length + 5);
   padded.set(bytes, 5);
   const { workflow } = await workflowFromPng(padded.subarray(5));
-  assert.equal(workflow.nodes.length, 7);
+  assert.equal(workflow.nodes.length, 8);  // txt2img.ui.json with its ImageScale
 });
 
 test('rejects data that is not a PNG', async () => {

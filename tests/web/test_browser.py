@@ -286,7 +286,7 @@ def test_build_txt2img_and_run(page: Page, live_server: str, screenshot: Shot) -
     checkpoint = widget_value(page, ckpt, "ckpt_name")
     if checkpoint != "tiny-sd1.safetensors":
         page.mouse.click(*widget_center(page, ckpt, "ckpt_name"))
-        page.locator(".combo-filter").fill("safetensors")
+        page.locator(".combo-filter").fill("tiny-sd1.safe")
         page.locator(".combo-filter").press("Enter")
         assert widget_value(page, ckpt, "ckpt_name") == "tiny-sd1.safetensors"
     text = page.locator(f'textarea.node-textarea[data-node-id="{positive}"][data-widget="text"]')

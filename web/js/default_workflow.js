@@ -47,7 +47,7 @@ export function defaultWorkflow(defs) {
     ? DEMO_CHECKPOINT
     : choices.find((name) => name.endsWith('.safetensors')); // loads without a pickle
   if (preferred) set(checkpoint, 'ckpt_name', preferred);
-  set(positive, 'text', 'a red circle in the top left on a blue background');
+  set(positive, 'text', 'a white square in the top right on a black background');
   set(negative, 'text', '');
   set(latent, 'width', 64);
   set(latent, 'height', 64);
