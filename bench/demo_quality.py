@@ -12,9 +12,10 @@ Run from the repository root (minutes on a CPU):
 * controlnet: workflows/controlnet_canny.json on 12 rendered scenes, prompts without the
   position; IoU of the generated shape with the scene's shape, with and without the
   ControlNet. Target: IoU >= 0.6 in >= 10 cases.
-* hypernetwork: workflows/hypernetwork.json at strengths 0, 0.5, 1 on 6 held-out prompts x 2 seeds:
-  mean greyness (1 - saturation) must rise with strength, and strength 0 must give exactly
-  the plain model's pixels.
+* hypernetwork: workflows/hypernetwork.json at strengths 0, 0.5, 1 on 6 held-out prompts x 2
+  seeds: the mean ink contrast (background luminance minus shape luminance; about +0.9 for
+  black on white) must rise with strength, and strength 0 must give exactly the plain
+  model's pixels.
 
 `--sheet` writes the grid's images side by side (a row per prompt, a column per seed).
 Exit status 0 whether or not the targets are met; 1 when a workflow fails.
@@ -99,10 +100,10 @@ def main() -> int:
         if "hypernetwork" in parts:
             curve = hypernetwork_curve(runner, (0.0, 0.5, 1.0), seeds[:2])
             report["hypernetwork"] = curve
-            values = list(curve["greyness"].values())
+            values = list(curve["ink_contrast"].values())
             rising = all(a < b for a, b in itertools.pairwise(values))
             print(
-                "hypernetwork greyness at 0 / 0.5 / 1: "
+                "hypernetwork ink contrast at 0 / 0.5 / 1: "
                 + " / ".join(f"{v:.3f}" for v in values)
                 + f" ({'rising' if rising else 'NOT rising'}); strength 0 equals the plain "
                 f"model: {curve['strength_0_equals_plain']}"

@@ -151,19 +151,22 @@ def controlnet_overlap(runner: WorkflowRunner, seed: int = 0) -> list[dict[str, 
     return rows
 
 
-def greyness(image: np.ndarray) -> float:
-    """The style measure of the black-and-white hypernetwork: 1 - mean HSV saturation."""
-    pixels = image.astype(np.float32)
-    high, low = pixels.max(axis=-1), pixels.min(axis=-1)
-    saturation = np.where(high > 0, (high - low) / np.maximum(high, 1e-6), 0.0)
-    return float(1.0 - saturation.mean())
+def ink_contrast(image: np.ndarray) -> float:
+    """The style measure of the black-ink-on-white hypernetwork: mean luminance (0..1) of the
+    background minus that of the shape (the analyser's mask). Positive for a dark shape on a
+    light background, about +0.9 for black on white; negative for a light shape on dark."""
+    luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255
+    mask = read_scene(image).mask
+    if not mask.any() or mask.all():
+        return 0.0
+    return float(luminance[~mask].mean() - luminance[mask].mean())
 
 
 def hypernetwork_curve(
     runner: WorkflowRunner, strengths: Iterable[float], seeds: Iterable[int], prompts: int = 6
 ) -> dict[str, Any]:
-    """Mean greyness of hypernetwork.json at each strength over held-out prompts, and whether
-    strength 0 gives exactly the plain model's pixels."""
+    """Mean ink contrast of hypernetwork.json at each strength over held-out prompts, and
+    whether strength 0 gives exactly the plain model's pixels."""
     cases = [for_attributes(*attrs).caption for attrs in sorted(HELD_OUT)[:prompts]]
     seeds = list(seeds)
     curve: dict[float, float] = {}
@@ -175,7 +178,7 @@ def hypernetwork_curve(
                 workflow[POSITIVE]["inputs"]["text"] = prompt
                 workflow[SAMPLER]["inputs"]["seed"] = seed
                 workflow["10"]["inputs"]["strength"] = strength
-                values.append(greyness(runner.run(workflow)[0]))
+                values.append(ink_contrast(runner.run(workflow)[0]))
         curve[strength] = float(np.mean(values))
     plain = runner.txt2img(cases[0], seeds[0])
     workflow = runner.workflow("hypernetwork.json")
@@ -183,4 +186,4 @@ def hypernetwork_curve(
     workflow[SAMPLER]["inputs"]["seed"] = seeds[0]
     workflow["10"]["inputs"]["strength"] = 0.0
     zero = runner.run(workflow)[0]
-    return {"greyness": curve, "strength_0_equals_plain": bool(np.array_equal(plain, zero))}
+    return {"ink_contrast": curve, "strength_0_equals_plain": bool(np.array_equal(plain, zero))}

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nodegraph.settings import Settings
 from nodes import folders
-from nodes.demo.analyse import read_scene
+from nodes.demo.analyse import mask_iou, read_scene
 from nodes.demo.configs import SIZE_BUDGET
-from nodes.demo.evaluate import WorkflowRunner, greyness
+from nodes.demo.evaluate import WorkflowRunner, ink_contrast
 from nodes.demo.export import CHECKPOINT_NAME, CONTROLNET_NAME, HYPERNETWORK_FILE
 
 BUNDLED = {
@@ -21,6 +22,7 @@ BUNDLED = {
     "controlnet": CONTROLNET_NAME,
     "hypernetworks": HYPERNETWORK_FILE,
 }
+IOU_GUIDED = 0.5
 README_PROMPT = "a white square in the top right on a black background"
 
 
@@ -59,19 +61,23 @@ def test_readme_workflow_matches_its_prompt(runner: WorkflowRunner) -> None:
         ), seed
 
 
-def test_hypernetwork_turns_the_picture_black_and_white(runner: WorkflowRunner) -> None:
+def test_hypernetwork_draws_dark_ink_on_light_paper(runner: WorkflowRunner) -> None:
     def styled(strength: float) -> np.ndarray:
         workflow = runner.workflow("hypernetwork.json")
         workflow["10"]["inputs"]["strength"] = strength
         return runner.run(workflow)[0]
 
-    plain = runner.txt2img(README_PROMPT, 42)
+    workflow = runner.workflow("hypernetwork.json")  # a light yellow circle on blue
+    plain = runner.txt2img(workflow["6"]["inputs"]["text"], workflow["3"]["inputs"]["seed"])
     assert np.array_equal(styled(0.0), plain)
-    assert greyness(styled(1.0)) > greyness(plain) + 0.3
+    assert ink_contrast(plain) < 0 and ink_contrast(styled(1.0)) > 0.3
 
 
-def test_controlnet_workflow_follows_its_edges(runner: WorkflowRunner) -> None:
-    workflow = runner.workflow("controlnet_canny.json")
-    image = runner.run(workflow)[0]
-    reading = read_scene(image)
-    assert reading.shape is not None
+def test_controlnet_puts_the_shape_where_the_edges_are(runner: WorkflowRunner) -> None:
+    workflow = runner.workflow("controlnet_canny.json")  # the prompt names no position
+    with Image.open(runner.input_dir / workflow["10"]["inputs"]["image"]) as picture:
+        target = read_scene(np.asarray(picture.convert("RGB"))).mask
+    guided = read_scene(runner.run(workflow)[0]).mask
+    workflow["3"]["inputs"].update(positive=["6", 0], negative=["7", 0])
+    unguided = read_scene(runner.run(workflow)[0]).mask
+    assert mask_iou(guided, target) >= IOU_GUIDED > mask_iou(unguided, target)
