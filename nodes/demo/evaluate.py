@@ -36,8 +36,8 @@ class WorkflowRunner:
         from nodegraph.engine import Engine
         from nodegraph.settings import Settings
 
-        self._tmp = tempfile.TemporaryDirectory() if work_dir is None else None
-        base = Path(self._tmp.name if self._tmp else work_dir)  # type: ignore[arg-type]
+        self._tmp = tempfile.TemporaryDirectory() if work_dir is None else None  # kept alive
+        base = Path(self._tmp.name) if self._tmp is not None else Path(str(work_dir))
         self.input_dir = base / "input"  # the workflows' pictures, and evaluation scenes
         shutil.copytree(WORKFLOWS / "input", self.input_dir, dirs_exist_ok=True)
         settings = Settings(
@@ -62,8 +62,8 @@ class WorkflowRunner:
         latent = workflow["5"]["inputs"]
         return [_generated_size(image, latent["width"], latent["height"]) for image in images]
 
-    def txt2img(self, prompt: str, seed: int, name: str = "txt2img.json") -> np.ndarray:
-        workflow = self.workflow(name)
+    def txt2img(self, prompt: str, seed: int) -> np.ndarray:
+        workflow = self.workflow("txt2img.json")
         workflow[POSITIVE]["inputs"]["text"] = prompt
         workflow[SAMPLER]["inputs"]["seed"] = seed
         return self.run(workflow)[0]
