@@ -46,11 +46,12 @@ def build_controlnet(unet: UNet2DConditionModel, seed: int) -> ControlNetModel:
     return net
 
 
-def load_controlnet_state(config: RunConfig) -> ControlNetModel:
+def load_controlnet_state(config: RunConfig, unet: UNet2DConditionModel) -> ControlNetModel:
+    """The trained ControlNet, built around the trained `unet` it was copied from."""
     state = load_state(config.state_dir / "controlnet.pt")
     if state is None:
         raise SystemExit("train the ControlNet first: nodegraph train-demo controlnet")
-    net = build_controlnet(load_denoiser(config).unet, config.seed)
+    net = build_controlnet(unet, config.seed)
     net.load_state_dict(state["model"])
     return net.eval().requires_grad_(False)
 

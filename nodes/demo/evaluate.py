@@ -24,8 +24,8 @@ from nodes.demo.scenes import HELD_OUT, article, for_attributes, render
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
-SAVE, SAMPLER, POSITIVE, LOADER = "9", "3", "6", "10"
-"""Node ids shared by the demo workflows."""
+SAVE, SAMPLER, POSITIVE, NEGATIVE, LOADER = "9", "3", "6", "7", "10"
+"""Node ids shared by the demo workflows (LOADER: LoadImage or HypernetworkLoader)."""
 
 
 class WorkflowRunner:
@@ -63,10 +63,28 @@ class WorkflowRunner:
         return [_generated_size(image, latent["width"], latent["height"]) for image in images]
 
     def txt2img(self, prompt: str, seed: int) -> np.ndarray:
-        workflow = self.workflow("txt2img.json")
-        workflow[POSITIVE]["inputs"]["text"] = prompt
-        workflow[SAMPLER]["inputs"]["seed"] = seed
+        return self.run(with_prompt(self.workflow("txt2img.json"), prompt, seed))[0]
+
+    def hypernetwork(self, strength: float, prompt: str, seed: int) -> np.ndarray:
+        """hypernetwork.json at `strength` with this prompt and seed."""
+        workflow = with_prompt(self.workflow("hypernetwork.json"), prompt, seed)
+        workflow[LOADER]["inputs"]["strength"] = strength
         return self.run(workflow)[0]
+
+
+def with_prompt(workflow: dict[str, Any], prompt: str, seed: int) -> dict[str, Any]:
+    """The workflow with its positive prompt and sampler seed replaced."""
+    workflow[POSITIVE]["inputs"]["text"] = prompt
+    workflow[SAMPLER]["inputs"]["seed"] = seed
+    return workflow
+
+
+def unguided(workflow: dict[str, Any]) -> dict[str, Any]:
+    """A copy of controlnet_canny.json whose sampler takes the plain prompts, bypassing the
+    ControlNet: the same picture without its guidance."""
+    plain = copy.deepcopy(workflow)
+    plain[SAMPLER]["inputs"].update(positive=[POSITIVE, 0], negative=[NEGATIVE, 0])
+    return plain
 
 
 def _generated_size(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -130,15 +148,11 @@ def controlnet_overlap(runner: WorkflowRunner, seed: int = 0) -> list[dict[str, 
         name = f"case_{color}_{shape}_{size}.png"
         image.save(runner.input_dir / name)
         prompt = f"{article(color)} {shape} on {article(background)} background"
-        workflow = runner.workflow("controlnet_canny.json")
-        workflow[POSITIVE]["inputs"]["text"] = prompt
-        workflow[SAMPLER]["inputs"]["seed"] = seed
+        workflow = with_prompt(runner.workflow("controlnet_canny.json"), prompt, seed)
         workflow[LOADER]["inputs"]["image"] = name
-        plain = copy.deepcopy(workflow)
-        plain[SAMPLER]["inputs"].update(positive=[POSITIVE, 0], negative=["7", 0])
         target = np.asarray(mask) > 127
         with_net = read_scene(runner.run(workflow)[0])
-        without = read_scene(runner.run(plain)[0])
+        without = read_scene(runner.run(unguided(workflow))[0])
         rows.append(
             {
                 "scene": [color, shape, background, position, size],
@@ -174,16 +188,8 @@ def hypernetwork_curve(
         values = []
         for prompt in cases:
             for seed in seeds:
-                workflow = runner.workflow("hypernetwork.json")
-                workflow[POSITIVE]["inputs"]["text"] = prompt
-                workflow[SAMPLER]["inputs"]["seed"] = seed
-                workflow["10"]["inputs"]["strength"] = strength
-                values.append(ink_contrast(runner.run(workflow)[0]))
+                values.append(ink_contrast(runner.hypernetwork(strength, prompt, seed)))
         curve[strength] = float(np.mean(values))
     plain = runner.txt2img(cases[0], seeds[0])
-    workflow = runner.workflow("hypernetwork.json")
-    workflow[POSITIVE]["inputs"]["text"] = cases[0]
-    workflow[SAMPLER]["inputs"]["seed"] = seeds[0]
-    workflow["10"]["inputs"]["strength"] = 0.0
-    zero = runner.run(workflow)[0]
+    zero = runner.hypernetwork(0.0, cases[0], seeds[0])
     return {"ink_contrast": curve, "strength_0_equals_plain": bool(np.array_equal(plain, zero))}

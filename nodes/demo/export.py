@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from nodes.demo.training import RunConfig, load_state, log_line
-from nodes.demo.unet_stage import load_denoiser, trained_vae
+from nodes.demo.unet_stage import DemoDenoiser, load_denoiser, trained_vae
 from nodes.sd.checkpoint import save_ldm_checkpoint
 from nodes.sd.controlnet import write_controlnet
 
@@ -20,11 +20,12 @@ CONTROLNET_NAME = "nodegraph-demo-canny.safetensors"
 HYPERNETWORK_FILE = "nodegraph-demo-bw.pt"
 
 
-def export_checkpoint(config: RunConfig, out_dir: Path) -> Path:
-    """Write `out_dir/checkpoints/nodegraph-demo-sd1.safetensors` from the saved states."""
-    model = load_denoiser(config)
-    vae_state = load_state(config.state_dir / "vae.pt")
+def export_checkpoint(config: RunConfig, model: DemoDenoiser, out_dir: Path) -> Path:
+    """Write `out_dir/checkpoints/nodegraph-demo-sd1.safetensors`: the trained UNet and text
+    encoder in `model`, the VAE from its saved state."""
+    vae = trained_vae(config)
     unet_state = load_state(config.state_dir / "unet.pt")
+    vae_state = load_state(config.state_dir / "vae.pt")
     assert vae_state is not None and unet_state is not None
     path = Path(out_dir) / "checkpoints" / CHECKPOINT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,35 +33,38 @@ def export_checkpoint(config: RunConfig, out_dir: Path) -> Path:
         path,
         model.unet,
         model.text,
-        trained_vae(config),
+        vae,
         dtype=torch.float16,
         metadata={"nodegraph_demo_steps": f"vae {vae_state['step']}, unet {unet_state['step']}"},
     )
     return _written(path)
 
 
-def export_controlnet(config: RunConfig, out_dir: Path) -> Path:
+def export_controlnet(config: RunConfig, model: DemoDenoiser, out_dir: Path) -> Path:
     from nodes.demo.controlnet_stage import load_controlnet_state
 
     path = Path(out_dir) / "controlnet" / CONTROLNET_NAME
-    return _written(write_controlnet(path, load_controlnet_state(config), torch.float16))
+    net = load_controlnet_state(config, model.unet)
+    return _written(write_controlnet(path, net, torch.float16))
 
 
-def export_hypernetwork(config: RunConfig, out_dir: Path) -> Path:
+def export_hypernetwork(config: RunConfig, model: DemoDenoiser, out_dir: Path) -> Path:
     from nodes.demo.hypernetwork_stage import load_hypernetwork_state, save_a1111
 
-    hypernetwork, step = load_hypernetwork_state(config)
+    hypernetwork, step = load_hypernetwork_state(config, model.unet)
     path = Path(out_dir) / "hypernetworks" / HYPERNETWORK_FILE
     return _written(save_a1111(hypernetwork, path, step))
 
 
 def export_all(config: RunConfig, out_dir: Path) -> list[Path]:
-    """Every file whose stage has a saved state (the checkpoint is required)."""
-    written = [export_checkpoint(config, out_dir)]
+    """Every file whose stage has a saved state (the checkpoint is required); the trained
+    UNet, which the ControlNet and hypernetwork are built around, is loaded once."""
+    model = load_denoiser(config)
+    written = [export_checkpoint(config, model, out_dir)]
     if (config.state_dir / "controlnet.pt").is_file():
-        written.append(export_controlnet(config, out_dir))
+        written.append(export_controlnet(config, model, out_dir))
     if (config.state_dir / "hypernetwork.pt").is_file():
-        written.append(export_hypernetwork(config, out_dir))
+        written.append(export_hypernetwork(config, model, out_dir))
     return written
 
 

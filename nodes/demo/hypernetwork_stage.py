@@ -58,13 +58,12 @@ def fresh_hypernetwork(widths: list[int], seed: int) -> Hypernetwork:
     return build_hypernetwork(data, HYPERNETWORK_NAME)
 
 
-def load_hypernetwork_state(config: RunConfig) -> tuple[Hypernetwork, int]:
-    """The trained hypernetwork and its step."""
+def load_hypernetwork_state(config: RunConfig, unet: torch.nn.Module) -> tuple[Hypernetwork, int]:
+    """The trained hypernetwork for `unet`'s attention widths, and its step."""
     state = load_state(config.state_dir / "hypernetwork.pt")
     if state is None:
         raise SystemExit("train the hypernetwork first: nodegraph train-demo hypernetwork")
-    base = load_denoiser(config)
-    hypernetwork = fresh_hypernetwork(attention_widths(base.unet), config.seed)
+    hypernetwork = fresh_hypernetwork(attention_widths(unet), config.seed)
     hypernetwork.load_state_dict(state["model"])
     return hypernetwork, int(state["step"])
 

@@ -14,7 +14,7 @@ from nodegraph.settings import Settings
 from nodes import folders
 from nodes.demo.analyse import mask_iou, read_scene
 from nodes.demo.configs import SIZE_BUDGET
-from nodes.demo.evaluate import WorkflowRunner, ink_contrast
+from nodes.demo.evaluate import WorkflowRunner, ink_contrast, unguided
 from nodes.demo.export import CHECKPOINT_NAME, CONTROLNET_NAME, HYPERNETWORK_FILE
 
 BUNDLED = {
@@ -62,15 +62,11 @@ def test_readme_workflow_matches_its_prompt(runner: WorkflowRunner) -> None:
 
 
 def test_hypernetwork_draws_dark_ink_on_light_paper(runner: WorkflowRunner) -> None:
-    def styled(strength: float) -> np.ndarray:
-        workflow = runner.workflow("hypernetwork.json")
-        workflow["10"]["inputs"]["strength"] = strength
-        return runner.run(workflow)[0]
-
     workflow = runner.workflow("hypernetwork.json")  # a light yellow circle on blue
-    plain = runner.txt2img(workflow["6"]["inputs"]["text"], workflow["3"]["inputs"]["seed"])
-    assert np.array_equal(styled(0.0), plain)
-    assert ink_contrast(plain) < 0 and ink_contrast(styled(1.0)) > 0.3
+    prompt, seed = workflow["6"]["inputs"]["text"], workflow["3"]["inputs"]["seed"]
+    plain = runner.txt2img(prompt, seed)
+    assert np.array_equal(runner.hypernetwork(0.0, prompt, seed), plain)
+    assert ink_contrast(plain) < 0 and ink_contrast(runner.hypernetwork(1.0, prompt, seed)) > 0.3
 
 
 def test_controlnet_puts_the_shape_where_the_edges_are(runner: WorkflowRunner) -> None:
@@ -78,6 +74,5 @@ def test_controlnet_puts_the_shape_where_the_edges_are(runner: WorkflowRunner) -
     with Image.open(runner.input_dir / workflow["10"]["inputs"]["image"]) as picture:
         target = read_scene(np.asarray(picture.convert("RGB"))).mask
     guided = read_scene(runner.run(workflow)[0]).mask
-    workflow["3"]["inputs"].update(positive=["6", 0], negative=["7", 0])
-    unguided = read_scene(runner.run(workflow)[0]).mask
-    assert mask_iou(guided, target) >= IOU_GUIDED > mask_iou(unguided, target)
+    plain = read_scene(runner.run(unguided(workflow))[0]).mask
+    assert mask_iou(guided, target) >= IOU_GUIDED > mask_iou(plain, target)
