@@ -82,7 +82,7 @@ class Hub:
         self._inbox_lock = threading.Lock()
         self._inbox: list[tuple[Any, tuple[Any, ...]]] = []
         self._drain_due = False
-        self._status_due = False
+        self._status_change = 0
 
     # -- the route ---------------------------------------------------------------------------
 
@@ -172,26 +172,26 @@ class Hub:
         self._call(self._send, _text(event_type, data), client_id)
 
     def broadcast_status(self, remaining: int) -> None:
-        """Queue changed: every client gets a `status`. Changes that arrive before the loop
-        sends it are folded into one frame carrying the count at sending time, so a burst of
-        submissions costs one frame per client, and the last frame is always current."""
+        """Queue changed: every client gets a `status`. Changes that arrive from other threads
+        before the loop drains them fold into one frame, sent in the place of the last change
+        (after every event published before it) with the count at sending time: a burst of
+        changes costs one frame per client, and the last frame is always current."""
         with self._status_lock:
-            if self._status_due:
-                return
-            self._status_due = True
-        if not self._call(self._send_status):
-            with self._status_lock:
-                self._status_due = False
+            self._status_change += 1
+            change = self._status_change
+        self._call(self._send_status, change)
 
-    def _send_status(self) -> None:
+    def _send_status(self, change: int) -> None:
         with self._status_lock:
-            self._status_due = False
+            if change != self._status_change:
+                return  # a later change is queued behind this one and will send the frame
         data = {"status": {"exec_info": {"queue_remaining": self.remaining()}}}
         self._send(_text("status", data), None)
 
     def _call(self, function: Any, *args: Any) -> bool:
-        """Run `function` on the loop thread (now, if this is it); False when there is no
-        loop to run it. Calls from other threads are batched: one loop wake-up per burst."""
+        """Run `function` on the loop thread (now, if this is it, after any calls other threads
+        queued); False when there is no loop to run it. Calls from other threads are batched:
+        one loop wake-up per burst."""
         loop = self.loop
         if loop is None or loop.is_closed():
             return False
@@ -200,6 +200,7 @@ class Hub:
         except RuntimeError:
             running = None
         if running is loop:
+            self._drain()  # what other threads published before this goes out first
             function(*args)
             return True
         with self._inbox_lock:

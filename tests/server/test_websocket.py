@@ -4,6 +4,7 @@ client_id, interrupts, feature flags and opt-in binary previews."""
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 from nodegraph import events as ev
@@ -108,6 +109,33 @@ async def test_prompt_without_client_id_sends_no_lifecycle_events(client: Any) -
         kinds(frames)
     )
     assert all(f["data"].get("prompt_id") in (None, pid) for f in frames if isinstance(f, dict))
+    await watcher.close()
+
+
+async def test_folded_status_goes_out_after_events_published_before_it(client: Any) -> None:
+    """The worker's status changes and events queue up while the loop is busy: the one status
+    frame they fold into comes after those events, so queue_remaining 0 is never seen before
+    the run's last progress. Then a status from the loop thread itself waits for the backlog."""
+    watcher = await client.ws_connect("/ws?clientId=watcher")
+    await watcher.receive_json(timeout=5)
+    hub = client.server.app[HUB]
+
+    def worker() -> None:
+        hub.broadcast_status(1)
+        hub.publish(ev.Progress(value=1, max=2, prompt_id="p", node="2"), None)
+        hub.publish(ev.Progress(value=2, max=2, prompt_id="p", node="2"), None)
+        hub.broadcast_status(0)
+        hub.publish(ev.Progress(value=1, max=1, prompt_id="q", node="5"), None)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()  # the loop is blocked here: everything waits in the hub's inbox
+    hub.broadcast_status(0)  # from the loop thread, with the worker's calls still queued
+    frames = await read_until(watcher, lambda f: f["type"] == "status")
+    assert kinds(frames) == ["progress", "progress", "progress", "status"]
+    assert [f["data"]["prompt_id"] for f in frames[:3]] == ["p", "p", "q"]
+    hub.send("marker", {}, None)
+    assert kinds(await read_until(watcher, lambda f: f["type"] == "marker")) == ["marker"]
     await watcher.close()
 
 
