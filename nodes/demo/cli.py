@@ -14,15 +14,16 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
+from typing import Any
 
 from nodes.demo.configs import ENCODER_STEPS
 from nodes.demo.training import RunConfig
 from nodes.folders import BUNDLED_DIR
 
 DEFAULT_STATE = Path(__file__).resolve().parent / "state"
-STAGES: dict[str, dict[str, float]] = {  # the shipped files were trained with these
+STAGES: dict[str, dict[str, Any]] = {  # the shipped files were trained with these
     "vae": {"steps": 2800, "batch": 32, "lr": 2e-4, "encoder_steps": ENCODER_STEPS},
-    "unet": {"steps": 4000, "batch": 64, "lr": 3e-4, "cooldown": 800},
+    "unet": {"steps": 10000, "batch": 64, "lr": 3e-4, "cooldown": 1500, "rounds": ((4000, 800),)},
     "controlnet": {"steps": 1500, "batch": 32, "lr": 5e-4, "cooldown": 500},
     "hypernetwork": {"steps": 1500, "batch": 32, "lr": 1e-3, "cooldown": 500},
     "export": {"steps": 0, "batch": 1, "lr": 0.0},
@@ -60,6 +61,7 @@ def main(argv: list[str]) -> int:
         save_every=args.save_every,
         device=args.device,
         cooldown=args.cooldown if args.cooldown is not None else int(defaults.get("cooldown", 0)),
+        rounds=defaults.get("rounds", ()),
     )
     if args.stage == "export":
         from nodes.demo.export import export_all

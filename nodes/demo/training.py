@@ -39,6 +39,9 @@ class RunConfig:
     log_every: int = 25
     cooldown: int = 0
     """The learning rate decays linearly to 0 over the last `cooldown` steps."""
+    rounds: tuple[tuple[int, int], ...] = ()
+    """Earlier runs as (steps, cooldown), each ending in its own decay: the schedule a state
+    went through, so a fresh start replays the warm restarts of the shipped run."""
 
     def torch_device(self) -> torch.device:
         if self.device == "auto":
@@ -47,9 +50,13 @@ class RunConfig:
 
     def lr_at(self, step: int) -> float:
         """The learning rate for the update that makes step `step + 1`."""
-        left = self.steps - step
-        if self.cooldown > 0 and left < self.cooldown:
-            return self.lr * left / self.cooldown
+        end, cooldown = next(
+            ((end, cool) for end, cool in sorted(self.rounds) if step < end),
+            (self.steps, self.cooldown),
+        )
+        left = end - step
+        if cooldown > 0 and left < cooldown:
+            return self.lr * left / cooldown
         return self.lr
 
 

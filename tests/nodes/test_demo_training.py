@@ -51,6 +51,13 @@ def test_cooldown_decays_the_rate_to_zero() -> None:
     assert RunConfig(state_dir=Path(), steps=3, batch=1, lr=0.5).lr_at(2) == 0.5
 
 
+def test_earlier_rounds_replay_their_own_decay() -> None:
+    """A state trained to 4 steps, then on to 8: a fresh start with the same rounds gets the
+    same warm restart."""
+    config = RunConfig(state_dir=Path(), steps=8, batch=1, lr=1.0, cooldown=2, rounds=((4, 2),))
+    assert [config.lr_at(s) for s in range(8)] == [1, 1, 1, 0.5, 1, 1, 1, 0.5]
+
+
 def test_seeded_weights_are_not_stored_and_come_back(tmp_path: Path) -> None:
     from nodes.demo.unet_stage import DemoDenoiser
 
