@@ -174,7 +174,8 @@ def test_advanced_split_in_two_equals_one_pass(engine: Engine) -> None:
     }
     full = values(engine, prompt, "20").samples
     split = values(engine, prompt, "22").samples
-    assert torch.allclose(full, split, atol=1e-5)
+    # equal up to float32 rounding of values near 30 (the summation order depends on threads)
+    assert torch.allclose(full, split, atol=1e-4)
     assert not torch.allclose(values(engine, prompt, "21").samples, full, atol=1e-2)
 
 
