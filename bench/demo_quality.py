@@ -5,7 +5,7 @@ Run from the repository root (minutes on a CPU):
     python bench/demo_quality.py [--seeds 0,1,2,3] [--parts grid,controlnet,hypernetwork]
                                  [--json FILE] [--sheet PNG] [--models-dir DIR]
 
-* grid: workflows/txt2img.json (64x64, 20 euler steps, CFG 7) on the 24 held-out prompts
+* grid: workflows/txt2img.json (64x64, 20 euler steps, CFG 5) on the 24 held-out prompts
   (colour x shape x background x position never seen in training) x the seeds; the analyser
   in nodes/demo/analyse.py reads background and shape colour, shape class and position.
   Targets: colour >= 90%, shape >= 75%, position >= 75%.

@@ -22,9 +22,16 @@ from nodes.folders import BUNDLED_DIR
 
 DEFAULT_STATE = Path(__file__).resolve().parent / "state"
 STAGES: dict[str, dict[str, Any]] = {  # the shipped files were trained with these
-    "vae": {"steps": 2800, "batch": 32, "lr": 2e-4, "encoder_steps": ENCODER_STEPS},
-    "unet": {"steps": 10000, "batch": 64, "lr": 3e-4, "cooldown": 1500, "rounds": ((4000, 800),)},
-    "controlnet": {"steps": 1500, "batch": 32, "lr": 5e-4, "cooldown": 500},
+    "vae": {
+        "steps": 4500,
+        "batch": 32,
+        "lr": 2e-4,
+        "encoder_steps": ENCODER_STEPS,
+        "cooldown": 800,
+        "rounds": ((2800, 0),),
+    },
+    "unet": {"steps": 9000, "batch": 64, "lr": 3e-4, "cooldown": 1500, "rounds": ((4000, 800),)},
+    "controlnet": {"steps": 2500, "batch": 32, "lr": 5e-4, "cooldown": 600},
     "hypernetwork": {"steps": 1500, "batch": 32, "lr": 1e-3, "cooldown": 500},
     "export": {"steps": 0, "batch": 1, "lr": 0.0},
 }
