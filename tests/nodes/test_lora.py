@@ -402,7 +402,7 @@ def test_lora_workflow_does_not_contaminate_plain_runs(models_dir: Path, tmp_pat
             del workflow["20"]
             workflow["9"]["inputs"]["images"] = ["8", 0]
         workflow["5"]["inputs"].update(width=64, height=64)
-        workflow["3"]["inputs"]["steps"] = 3
+        workflow["3"]["inputs"].update(steps=3, cfg=7.0)  # the files' guidance differs
         if "10" in workflow:
             workflow["10"]["inputs"].update(lora_inputs)
         return workflow
