@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from nodes.demo.training import RunConfig, load_state, log_line
+from nodes.demo.training import RunConfig, log_line, saved_step
 from nodes.demo.unet_stage import DemoDenoiser, load_denoiser, trained_vae
 from nodes.sd.checkpoint import save_ldm_checkpoint
 from nodes.sd.controlnet import write_controlnet
@@ -24,9 +24,7 @@ def export_checkpoint(config: RunConfig, model: DemoDenoiser, out_dir: Path) -> 
     """Write `out_dir/checkpoints/nodegraph-demo-sd1.safetensors`: the trained UNet and text
     encoder in `model`, the VAE from its saved state."""
     vae = trained_vae(config)
-    unet_state = load_state(config.state_dir / "unet.pt")
-    vae_state = load_state(config.state_dir / "vae.pt")
-    assert vae_state is not None and unet_state is not None
+    steps = {name: saved_step(config.state_dir / f"{name}.pt") for name in ("vae", "unet")}
     path = Path(out_dir) / "checkpoints" / CHECKPOINT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     save_ldm_checkpoint(
@@ -35,7 +33,7 @@ def export_checkpoint(config: RunConfig, model: DemoDenoiser, out_dir: Path) -> 
         model.text,
         vae,
         dtype=torch.float16,
-        metadata={"nodegraph_demo_steps": f"vae {vae_state['step']}, unet {unet_state['step']}"},
+        metadata={"nodegraph_demo_steps": f"vae {steps['vae']}, unet {steps['unet']}"},
     )
     return _written(path)
 

@@ -60,6 +60,12 @@ class RunConfig:
         return self.lr
 
 
+def saved_step(path: Path) -> int:
+    """The step a state file was saved at, without reading its tensors (memory-mapped)."""
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return int(state["step"])
+
+
 def load_state(path: Path) -> dict[str, Any] | None:
     """A stage's saved state, or None for a fresh start."""
     if not path.is_file():
